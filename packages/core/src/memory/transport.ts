@@ -1,0 +1,180 @@
+import { randomUUID } from 'node:crypto';
+import type { Capabilities, HealthStatus } from '../capabilities.js';
+import type { Destination } from '../destination.js';
+import { Emitter } from '../emitter.js';
+import { ClosedError, ConfigurationError, ConnectionError } from '../errors.js';
+import type { Envelope } from '../message.js';
+import type {
+  Delivery,
+  Transport,
+  TransportContext,
+  TransportEvents,
+  TransportPublishOptions,
+  TransportSubscribeOptions,
+  TransportSubscription,
+} from '../transport.js';
+import { DEFAULT_MAX_QUEUE_LENGTH, type MemoryConnection, type MemoryHub, memoryHub } from './hub.js';
+import type { MemoryQueue } from './queue.js';
+
+/** What the memory transport guarantees: everything but surviving the process. */
+export const MEMORY_CAPABILITIES: Capabilities = Object.freeze({
+  competingConsumers: true,
+  groups: true,
+  wildcards: true,
+  durableQueues: true,
+  orderedDelivery: true,
+  redeliveryFlag: true,
+  deliveryCount: true,
+  unroutableDetection: true,
+  nativeHeaders: true,
+  maxMessageBytes: 256 * 1024 * 1024,
+  crashDurable: false,
+});
+
+interface MemorySubscription {
+  /** (Re)declares the queue and its binding, as a broker client does after a reconnect. */
+  readonly open: () => MemoryQueue;
+  queue: MemoryQueue;
+  readonly consumerId: string;
+  readonly concurrency: number;
+  readonly deliver: (delivery: Delivery) => Promise<void>;
+}
+
+/**
+ * `memory://[hub][?maxQueueLength=N]`: the in-process transport. Each broker is one "connection" to a
+ * hub; brokers on the same hub share queues and topics.
+ */
+export class MemoryTransport extends Emitter<TransportEvents> implements Transport, MemoryConnection {
+  readonly name = 'memory';
+  readonly capabilities = MEMORY_CAPABILITIES;
+  readonly hub: MemoryHub;
+  readonly #maxQueueLength: number;
+  readonly #subscriptions = new Set<MemorySubscription>();
+  #status: HealthStatus = 'up';
+  #reconnected: { promise: Promise<void>; resolve: () => void } | undefined;
+
+  constructor(hub: MemoryHub, maxQueueLength: number) {
+    super();
+    this.hub = hub;
+    this.#maxQueueLength = maxQueueLength;
+    hub.attach(this);
+  }
+
+  status(): { status: HealthStatus } {
+    return { status: this.#status };
+  }
+
+  async publish(destination: Destination, envelope: Envelope, options: TransportPublishOptions): Promise<void> {
+    while (this.#status !== 'up') {
+      if (this.#status === 'down') throw new ClosedError('Memory connection');
+      await abortable(this.#reconnected?.promise, options.signal);
+    }
+    const copy: Envelope = {
+      attributes: Object.freeze({ ...envelope.attributes }),
+      headers: Object.freeze({ ...envelope.headers }),
+      body: new Uint8Array(envelope.body),
+    };
+    this.hub.publish(destination, copy, options.mandatory, this.#maxQueueLength);
+  }
+
+  subscribe(
+    source: Destination,
+    options: TransportSubscribeOptions,
+    deliver: (delivery: Delivery) => Promise<void>,
+  ): Promise<TransportSubscription> {
+    if (this.#status === 'down') return Promise.reject(new ClosedError('Memory connection'));
+    const open = (): MemoryQueue => {
+      if (source.kind === 'queue') return this.hub.queue(source.name, this.#maxQueueLength);
+      const queue =
+        options.group === undefined
+          ? this.hub.queue(`~${source.name}~${options.id}`, this.#maxQueueLength, true)
+          : this.hub.queue(`~${source.name}#${options.group}`, this.#maxQueueLength);
+      this.hub.bind(queue, source.name);
+      return queue;
+    };
+    const subscription: MemorySubscription = {
+      open,
+      queue: open(),
+      consumerId: randomUUID(),
+      concurrency: options.concurrency,
+      deliver,
+    };
+    this.#subscriptions.add(subscription);
+    if (this.#status === 'up') this.#attach(subscription);
+    return Promise.resolve({
+      close: () => {
+        if (this.#subscriptions.delete(subscription)) subscription.queue.removeConsumer(subscription.consumerId);
+        return Promise.resolve();
+      },
+    });
+  }
+
+  simulateDrop(downMs: number): void {
+    if (this.#status !== 'up') return;
+    this.#status = 'reconnecting';
+    let resolve = (): void => undefined;
+    const promise = new Promise<void>((r) => (resolve = r));
+    this.#reconnected = { promise, resolve };
+    for (const subscription of this.#subscriptions) {
+      subscription.queue.requeueOwner(this);
+      subscription.queue.removeConsumer(subscription.consumerId);
+    }
+    this.emit('disconnected', new ConnectionError('Memory hub dropped the connection (fault injection)'));
+    this.emit('reconnecting', 1, downMs);
+    setTimeout(() => {
+      if (this.#status !== 'reconnecting') return;
+      this.#status = 'up';
+      for (const subscription of this.#subscriptions) this.#attach(subscription);
+      resolve();
+      this.emit('connected');
+    }, downMs).unref();
+  }
+
+  close(): Promise<void> {
+    if (this.#status === 'down') return Promise.resolve();
+    this.#status = 'down';
+    this.#reconnected?.resolve();
+    for (const subscription of this.#subscriptions) {
+      subscription.queue.requeueOwner(this);
+      subscription.queue.removeConsumer(subscription.consumerId);
+    }
+    this.#subscriptions.clear();
+    this.hub.detach(this);
+    return Promise.resolve();
+  }
+
+  #attach(subscription: MemorySubscription): void {
+    subscription.queue = subscription.open();
+    subscription.queue.addConsumer({
+      id: subscription.consumerId,
+      owner: this,
+      concurrency: subscription.concurrency,
+      deliver: subscription.deliver,
+      inFlight: 0,
+    });
+  }
+}
+
+function abortable(promise: Promise<void> | undefined, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    void (promise ?? Promise.resolve()).then(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    });
+  });
+}
+
+/** The factory `connect('memory://...')` uses. */
+export function createMemoryTransport(context: TransportContext): Promise<Transport> {
+  const { url } = context;
+  const hubName = decodeURIComponent(url.hostname || url.pathname.replace(/^\/+/, '')) || 'default';
+  const raw = url.searchParams.get('maxQueueLength');
+  const maxQueueLength = raw === null ? DEFAULT_MAX_QUEUE_LENGTH : Number(raw);
+  if (!Number.isInteger(maxQueueLength) || maxQueueLength < 1) {
+    throw new ConfigurationError(`memory:// maxQueueLength must be an integer >= 1, got "${raw}"`);
+  }
+  return Promise.resolve(new MemoryTransport(memoryHub(hubName), maxQueueLength));
+}

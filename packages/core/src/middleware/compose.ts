@@ -1,0 +1,23 @@
+/** One step of a pipeline: do work, call `next()` to continue inward, and work again after it returns. */
+export type Middleware<Ctx> = (ctx: Ctx, next: () => Promise<void>) => Promise<void> | void;
+
+/**
+ * Composes middleware into one function, onion-style: the first added runs outermost (first in,
+ * last out). Calling `next()` twice is a bug and rejects.
+ */
+export function compose<Ctx>(
+  middleware: ReadonlyArray<Middleware<Ctx>>,
+  inner: (ctx: Ctx) => Promise<void>,
+): (ctx: Ctx) => Promise<void> {
+  return (ctx) => {
+    let last = -1;
+    const run = async (i: number): Promise<void> => {
+      if (i <= last) throw new Error('next() called more than once in one middleware');
+      last = i;
+      const step = middleware[i];
+      if (step === undefined) return inner(ctx);
+      await step(ctx, () => run(i + 1));
+    };
+    return run(0);
+  };
+}

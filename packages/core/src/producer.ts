@@ -1,0 +1,148 @@
+import { randomUUID } from 'node:crypto';
+import type { CodecRegistry } from './codec.js';
+import type { PublishContext, PublishMiddleware } from './context.js';
+import { type Queue, type Topic } from './destination.js';
+import { contentTypeOf, createEnvelope } from './envelope.js';
+import { ClosedError, ConfigurationError, ErrorCode, FerryError, PublishError } from './errors.js';
+import { contractOf, validate } from './event.js';
+import { assertApplicationHeaders } from './headers.js';
+import type { OutgoingMessage } from './message.js';
+import { compose } from './middleware/compose.js';
+import type { Redactor } from './redact.js';
+import type { Transport } from './transport.js';
+
+/** Publishes messages. Obtain one from `broker.producer()`. */
+export interface Producer {
+  /**
+   * Publishes one message. Resolves only when the broker has taken responsibility for it (publisher
+   * confirm, PUBACK, RECEIPT); rejects with a typed error otherwise: `ValidationError` (nothing sent),
+   * `PublishError` (`FERRY_PUBLISH_TIMEOUT`, `FERRY_UNROUTABLE`, `FERRY_MESSAGE_TOO_LARGE`, ...),
+   * `ConfigurationError`, `ClosedError`.
+   */
+  publish<T>(to: Queue | Topic, message: OutgoingMessage<T>): Promise<void>;
+  /** Waits for every pending publish to settle, then rejects new ones with `ClosedError`. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** What a producer needs from its broker. @internal */
+export interface ProducerDeps {
+  readonly transport: Transport;
+  readonly codecs: CodecRegistry;
+  readonly redactor: Redactor;
+  readonly source: string;
+  readonly publishTimeout: number;
+  readonly maxMessageBytes: number;
+  readonly middleware: readonly PublishMiddleware[];
+}
+
+/** The producer core builds on any transport. @internal */
+export class FerryProducer implements Producer {
+  readonly #deps: ProducerDeps;
+  readonly #pipeline: (ctx: PublishContext) => Promise<void>;
+  readonly #pending = new Set<Promise<unknown>>();
+  #closed = false;
+
+  constructor(deps: ProducerDeps) {
+    this.#deps = deps;
+    this.#pipeline = compose(deps.middleware, (ctx) => this.#send(ctx));
+  }
+
+  publish<T>(to: Queue | Topic, message: OutgoingMessage<T>): Promise<void> {
+    if (this.#closed) return Promise.reject(new ClosedError('Producer'));
+    const run = this.#publish(to, message);
+    this.#pending.add(run);
+    const forget = (): void => void this.#pending.delete(run);
+    run.then(forget, forget);
+    return run;
+  }
+
+  async #publish(to: Queue | Topic, message: OutgoingMessage): Promise<void> {
+    if (typeof to !== 'object' || to === null || (to.kind !== 'queue' && to.kind !== 'topic')) {
+      throw new ConfigurationError('publish() needs a destination made by queue(name) or topic(name)');
+    }
+    if (to.kind === 'topic' && to.isPattern) {
+      throw new ConfigurationError(
+        `Cannot publish to the pattern "${to.name}": publish to a concrete routing key (no '*' or '#'); patterns are for subscribing`,
+        { code: ErrorCode.INVALID_DESTINATION },
+      );
+    }
+    if (typeof message !== 'object' || message === null || typeof message.type !== 'string' || message.type === '') {
+      throw new ConfigurationError(
+        'publish() needs a message with a non-empty string "type", e.g. { type: "order.placed", data }',
+      );
+    }
+    if (message.headers !== undefined) assertApplicationHeaders(message.headers);
+    const ctx: PublishContext = {
+      destination: to,
+      message: { ...message, id: message.id ?? randomUUID() },
+      headers: { ...message.headers },
+      transport: this.#deps.transport.name,
+    };
+    try {
+      await this.#pipeline(ctx);
+    } catch (error) {
+      throw this.#deps.redactor.error(error);
+    }
+  }
+
+  async #send(ctx: PublishContext): Promise<void> {
+    const { codecs, maxMessageBytes, transport, publishTimeout } = this.#deps;
+    assertApplicationHeaders(ctx.headers);
+    const contract = contractOf(ctx.message);
+    const data =
+      contract === undefined ? ctx.message.data : await validate(contract.schema, contract.type, ctx.message.data);
+    const contentType = contentTypeOf(ctx.message);
+    const body = codecs.encode(data, contentType);
+    const envelope = createEnvelope(ctx.message, body, contentType, this.#deps.source, ctx.headers);
+    const size = envelopeSize(envelope.body, envelope.headers, envelope.attributes);
+    if (size > maxMessageBytes) {
+      throw new PublishError(
+        ErrorCode.MESSAGE_TOO_LARGE,
+        `Message of ${size} bytes exceeds maxMessageBytes (${maxMessageBytes}): send a reference (e.g. an object-store key) instead, or raise the limit up to the transport's capabilities.maxMessageBytes`,
+      );
+    }
+    const mandatory = ctx.destination.kind === 'queue' || ctx.destination.options.mandatory === true;
+    await withTimeout(publishTimeout, (signal) => transport.publish(ctx.destination, envelope, { signal, mandatory }));
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+  }
+}
+
+/** Encoded size of a message: body plus header names and values, UTF-8 bytes. */
+export function envelopeSize(body: Uint8Array, ...maps: ReadonlyArray<object>): number {
+  let size = body.byteLength;
+  for (const map of maps) {
+    for (const [name, value] of Object.entries(map)) {
+      if (typeof value === 'string') size += Buffer.byteLength(name) + Buffer.byteLength(value);
+    }
+  }
+  return size;
+}
+
+async function withTimeout(ms: number, run: (signal: AbortSignal) => Promise<void>): Promise<void> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new PublishError(
+        ErrorCode.PUBLISH_TIMEOUT,
+        `The broker did not confirm the message within ${ms} ms (publishTimeout): it may be unreachable or applying back-pressure; the message may or may not have been taken, so publish again with the same id`,
+      );
+      controller.abort(error);
+      reject(error);
+    }, ms);
+  });
+  try {
+    const publishing = run(controller.signal);
+    publishing.catch(() => undefined); // after a timeout its late rejection is expected
+    await Promise.race([publishing, timeout]);
+  } catch (error) {
+    if (error instanceof FerryError) throw error;
+    throw new PublishError(ErrorCode.PUBLISH_REJECTED, `Publish failed: ${String(error)}`, { cause: error });
+  } finally {
+    clearTimeout(timer);
+  }
+}
