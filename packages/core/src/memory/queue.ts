@@ -173,7 +173,9 @@ export class MemoryQueue {
         return Promise.resolve();
       },
       retry: (envelope, delayMs) => {
-        if (this.#take(tag) === undefined) return Promise.resolve();
+        // Even when the connection dropped meanwhile (the original was requeued), the retry copy is
+        // stored: a duplicate is acceptable, a lost retry is not.
+        this.#take(tag);
         const copy: MemoryItem = { envelope, destination: item.destination, redelivered: false, deliveries: 0 };
         const timer = setTimeout(() => {
           this.#timers.delete(timer);

@@ -1,0 +1,22 @@
+import { randomUUID } from 'node:crypto';
+
+/** A unique name per run, e.g. `orders-1a2b3c4d`. */
+export function uniqueName(prefix = 't'): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+/** Polls `condition` until it holds; fails with `message` after `timeoutMs`. */
+export async function waitFor(condition: () => boolean, timeoutMs = 5_000, message = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${message}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** A promise with its resolve function, for handlers that must be held open. */
+export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
