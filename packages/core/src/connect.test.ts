@@ -96,7 +96,7 @@ describe('connect()', () => {
       const transport = new MemoryTransport(memoryHub(uniqueName('leaky')), 10);
       emitError = (e) => (transport as unknown as { emit(event: string, e: FerryError): void }).emit('disconnected', e);
       expect(context.url.password).toBe(encodeURIComponent(PASSWORD));
-      return transport as Transport;
+      return transport;
     };
     const broker = await connect(URL_WITH_SECRET, { transports: { amqp: leaky }, logger: recordingLogger(lines) });
     const events: FerryError[] = [];
