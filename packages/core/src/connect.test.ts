@@ -5,7 +5,7 @@ import { queue } from './destination.js';
 import { ErrorCode, FerryError } from './errors.js';
 import type { LogFields, Logger } from './logger.js';
 import { MEMORY_CAPABILITIES } from './memory/transport.js';
-import type { Transport, TransportFactory } from './transport.js';
+import type { TransportFactory } from './transport.js';
 
 const PASSWORD = 'Sup3r-S3cret!pw';
 const URL_WITH_SECRET = `amqp://alice:${encodeURIComponent(PASSWORD)}@127.0.0.1:1/vhost?token=tok-${PASSWORD}`;
