@@ -108,6 +108,7 @@ export class FerryBroker extends Emitter<BrokerEvents> implements Broker {
         DEFAULT_PUBLISH_TIMEOUT,
       ),
       maxMessageBytes,
+      maxPendingPublishes: positiveInteger(options.maxPendingPublishes, 'maxPendingPublishes', 10_000),
       middleware: [tracePublish, ...(connect.middleware?.publish ?? []), ...(options.middleware ?? [])],
     });
     this.#producers.add(producer);

@@ -34,6 +34,8 @@ export interface Consumer {
     handler: Handler<Infer<S>>,
     options?: SubscribeOptions,
   ): Promise<Subscription>;
+  /** Adds consume middleware (innermost so far) for the subscriptions made after this call. */
+  use(middleware: ConsumeMiddleware): this;
   /** Stops taking messages, lets in-flight handlers finish (up to `closeTimeoutMs`), then resolves. Idempotent. */
   close(): Promise<void>;
 }
@@ -55,12 +57,21 @@ export interface ConsumerDeps {
 /** The consumer core builds on any transport. @internal */
 export class FerryConsumer implements Consumer {
   readonly #deps: ConsumerDeps;
+  readonly #middleware: ConsumeMiddleware[];
   readonly #subscriptions = new Set<FerrySubscription>();
   #closed = false;
   #closing: Promise<void> | undefined;
 
   constructor(deps: ConsumerDeps) {
     this.#deps = deps;
+    this.#middleware = [...deps.middleware];
+  }
+
+  use(middleware: ConsumeMiddleware): this {
+    if (typeof middleware !== 'function')
+      throw new ConfigurationError('use() needs a middleware function (ctx, next) => ...');
+    this.#middleware.push(middleware);
+    return this;
   }
 
   subscribe(
@@ -108,7 +119,7 @@ export class FerryConsumer implements Consumer {
       handlerTimeoutMs: options.handlerTimeoutMs,
       decode: options.decode !== false,
       contract,
-      pipeline: compose<ConsumeContext>(this.#deps.middleware, async (ctx) => handler(ctx.message)),
+      pipeline: compose<ConsumeContext>([...this.#middleware], async (ctx) => handler(ctx.message)),
       closing: closing.signal,
     };
     const transportSubscription = await transport.subscribe(

@@ -50,6 +50,8 @@ export interface ConnectOptions extends TransportConnectOptions {
 export interface ProducerOptions {
   /** Overrides `ConnectOptions.publishTimeout` for this producer, ms. */
   readonly publishTimeout?: number;
+  /** Most publishes waiting for the broker at once (e.g. during an outage); past it a publish fails at once with `FERRY_OVERFLOW`. Default 10000. */
+  readonly maxPendingPublishes?: number;
   /** Publish middleware, run after the broker's, first added outermost. */
   readonly middleware?: readonly PublishMiddleware[];
 }

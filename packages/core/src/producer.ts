@@ -20,6 +20,8 @@ export interface Producer {
    * `ConfigurationError`, `ClosedError`.
    */
   publish<T>(to: Queue | Topic, message: OutgoingMessage<T>): Promise<void>;
+  /** Adds publish middleware (innermost so far) for the publishes that follow. */
+  use(middleware: PublishMiddleware): this;
   /** Waits for every pending publish to settle, then rejects new ones with `ClosedError`. Idempotent. */
   close(): Promise<void>;
 }
@@ -32,23 +34,43 @@ export interface ProducerDeps {
   readonly source: string;
   readonly publishTimeout: number;
   readonly maxMessageBytes: number;
+  /** Most publishes awaiting the broker at once; past it `FERRY_OVERFLOW`. */
+  readonly maxPendingPublishes: number;
   readonly middleware: readonly PublishMiddleware[];
 }
 
 /** The producer core builds on any transport. @internal */
 export class FerryProducer implements Producer {
   readonly #deps: ProducerDeps;
-  readonly #pipeline: (ctx: PublishContext) => Promise<void>;
+  readonly #middleware: PublishMiddleware[];
+  #pipeline: (ctx: PublishContext) => Promise<void>;
   readonly #pending = new Set<Promise<unknown>>();
   #closed = false;
 
   constructor(deps: ProducerDeps) {
     this.#deps = deps;
-    this.#pipeline = compose(deps.middleware, (ctx) => this.#send(ctx));
+    this.#middleware = [...deps.middleware];
+    this.#pipeline = compose(this.#middleware, (ctx) => this.#send(ctx));
+  }
+
+  use(middleware: PublishMiddleware): this {
+    if (typeof middleware !== 'function')
+      throw new ConfigurationError('use() needs a middleware function (ctx, next) => ...');
+    this.#middleware.push(middleware);
+    this.#pipeline = compose([...this.#middleware], (ctx) => this.#send(ctx));
+    return this;
   }
 
   publish<T>(to: Queue | Topic, message: OutgoingMessage<T>): Promise<void> {
     if (this.#closed) return Promise.reject(new ClosedError('Producer'));
+    if (this.#pending.size >= this.#deps.maxPendingPublishes) {
+      return Promise.reject(
+        new PublishError(
+          ErrorCode.OVERFLOW,
+          `${this.#pending.size} publishes are already waiting for the broker (maxPendingPublishes): await your publishes, or raise the limit`,
+        ),
+      );
+    }
     const run = this.#publish(to, message);
     this.#pending.add(run);
     const forget = (): void => void this.#pending.delete(run);

@@ -167,4 +167,16 @@ describe('memory transport: close, redelivery and outages', () => {
     await waitFor(() => got.length === 1);
     expect(got).toEqual(['b']);
   });
+
+  it('bounds publishes waiting through an outage: past maxPendingPublishes a publish fails at once with FERRY_OVERFLOW', async () => {
+    const hub = uniqueName('hub');
+    const broker = await open(hub);
+    const q = queue(uniqueName('q'));
+    const producer = broker.producer({ maxPendingPublishes: 2 });
+    memoryHub(hub).dropConnections(100);
+    const waiting = [producer.publish(q, { type: 'x', data: 1 }), producer.publish(q, { type: 'x', data: 2 })];
+    await expect(producer.publish(q, { type: 'x', data: 3 })).rejects.toMatchObject({ code: ErrorCode.OVERFLOW });
+    await Promise.all(waiting);
+    expect(memoryHub(hub).stats(q.name)?.ready).toBe(2);
+  });
 });

@@ -7,6 +7,13 @@ import { ErrorCode } from '../errors.js';
 import type { Message } from '../message.js';
 import { memoryHub } from './hub.js';
 
+// A transport package adds its hints by module augmentation; core never reads them.
+declare module '../destination.js' {
+  interface TransportHints {
+    readonly example?: { readonly exchange: string; readonly passive?: boolean };
+  }
+}
+
 const brokers: Broker[] = [];
 async function open(hub: string, source = 'routing-test'): Promise<Broker> {
   const broker = await connect(`memory://${hub}`, { source });
@@ -325,5 +332,24 @@ describe('memory transport: routing and delivery', () => {
       'handler',
       'consume-outer-after',
     ]);
+  });
+
+  it('carries transport hints untouched and lets producer.use / consumer.use add middleware', async () => {
+    const broker = await open(uniqueName('hub'));
+    const t = topic(uniqueName('hinted'), { example: { exchange: 'user-updated', passive: true } });
+    expect(t.options.example).toEqual({ exchange: 'user-updated', passive: true });
+    const seen: string[] = [];
+    const consumer = broker.consumer().use(async (ctx, next) => {
+      seen.push(`consume:${ctx.message.headers['x-added']}`);
+      await next();
+    });
+    await consumer.subscribe(t, () => void seen.push('handler'));
+    const producer = broker.producer().use((ctx, next) => {
+      ctx.headers['x-added'] = 'by-use';
+      return next();
+    });
+    await producer.publish(t, { type: 'x', data: 1 });
+    await waitFor(() => seen.length === 2);
+    expect(seen).toEqual(['consume:by-use', 'handler']);
   });
 });
