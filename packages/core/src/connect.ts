@@ -38,7 +38,7 @@ export async function connect(url?: string, options: ConnectOptions = {}): Promi
   } catch (cause) {
     throw redactor.error(
       new ConfigurationError(
-        `Invalid broker URL "${target}": expected e.g. amqp://user:pass@host:5672, mqtt://host:1883, stomp://host:61613 or memory://`,
+        `Invalid broker URL "${target}": expected e.g. amqp://localhost:5672, mqtt://localhost:1883, stomp://localhost:61613 or memory://`,
         { code: ErrorCode.INVALID_URL, cause },
       ),
     );

@@ -35,6 +35,7 @@ export class MemoryHub {
     let queue = this.#queues.get(name);
     if (queue === undefined) {
       queue = new MemoryQueue(name, maxLength, autoDelete, (q) => this.deleteQueue(q.name));
+      queue.holdProcess(this.#connections.size > 0);
       this.#queues.set(name, queue);
     }
     return queue;
@@ -97,11 +98,13 @@ export class MemoryHub {
   /** @internal */
   attach(connection: MemoryConnection): void {
     this.#connections.add(connection);
+    if (this.#connections.size === 1) for (const queue of this.#queues.values()) queue.holdProcess(true);
   }
 
   /** @internal */
   detach(connection: MemoryConnection): void {
     this.#connections.delete(connection);
+    if (this.#connections.size === 0) for (const queue of this.#queues.values()) queue.holdProcess(false);
   }
 }
 

@@ -38,6 +38,7 @@ export class MemoryQueue {
   readonly #timers = new Set<NodeJS.Timeout>();
   #next = 0;
   #tag = 0;
+  #holdProcess = true;
   #scheduled = false;
 
   constructor(
@@ -98,6 +99,18 @@ export class MemoryQueue {
     }
     if (back.length > 0) this.#ready.unshift(...back);
     this.#schedule();
+  }
+
+  /**
+   * Whether pending retry timers keep the process alive: yes while a broker is connected to the hub
+   * (as a real broker's socket would), no once every broker closed.
+   */
+  holdProcess(hold: boolean): void {
+    this.#holdProcess = hold;
+    for (const timer of this.#timers) {
+      if (hold) timer.ref();
+      else timer.unref();
+    }
   }
 
   /** Cancels retry timers and forgets everything (queue deleted). */
@@ -181,7 +194,7 @@ export class MemoryQueue {
           this.#timers.delete(timer);
           this.enqueue(copy, true);
         }, delayMs);
-        timer.unref();
+        if (!this.#holdProcess) timer.unref();
         this.#timers.add(timer);
         return Promise.resolve();
       },
