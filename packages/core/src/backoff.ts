@@ -6,9 +6,9 @@ export interface BackoffOptions {
   readonly initialDelayMs?: number;
   /** Upper bound of any delay, ms. Default 30000. */
   readonly maxDelayMs?: number;
-  /** Growth per attempt. Default 2. */
+  /** Growth per attempt, >= 1. Default 2. */
   readonly factor?: number;
-  /** Random spread as a fraction of the delay (0.2 = ±20 %). Default 0.2. */
+  /** Random spread as a fraction of the delay, 0 to 1 (0.2 = ±20 %). Default 0.2. */
   readonly jitter?: number;
 }
 
@@ -21,6 +21,8 @@ export interface Backoff {
 /**
  * Exponential backoff with jitter and a cap: `min(max, initial × factor^(retry-1)) × (1 ± jitter)`,
  * never above `maxDelayMs`.
+ *
+ * @throws ConfigurationError when an option is not finite or out of range.
  */
 export class ExponentialBackoff implements Backoff {
   readonly initialDelayMs: number;
@@ -32,21 +34,29 @@ export class ExponentialBackoff implements Backoff {
   constructor(options: BackoffOptions = {}, random: () => number = Math.random) {
     this.initialDelayMs = nonNegative(options.initialDelayMs ?? 100, 'initialDelayMs');
     this.maxDelayMs = nonNegative(options.maxDelayMs ?? 30_000, 'maxDelayMs');
-    this.factor = Math.max(1, options.factor ?? 2);
-    this.jitter = Math.min(1, Math.max(0, options.jitter ?? 0.2));
+    this.factor = inRange(options.factor ?? 2, 'factor', 1, Number.MAX_VALUE);
+    this.jitter = inRange(options.jitter ?? 0.2, 'jitter', 0, 1);
     this.#random = random;
   }
 
   delay(retry: number): number {
-    const exponent = Math.max(0, Math.floor(retry) - 1);
-    const base = Math.min(this.maxDelayMs, this.initialDelayMs * this.factor ** Math.min(exponent, 1000));
+    const exponent = Number.isNaN(retry) ? 0 : Math.min(1000, Math.max(0, Math.floor(retry) - 1));
+    // Once factor^exponent overflows to Infinity, 0 × Infinity is NaN: a zero initial delay stays zero.
+    const grown = this.initialDelayMs === 0 ? 0 : this.initialDelayMs * this.factor ** exponent;
+    const base = Math.min(this.maxDelayMs, grown);
     const spread = base * this.jitter * (this.#random() * 2 - 1);
     return Math.round(Math.min(this.maxDelayMs, Math.max(0, base + spread)));
   }
 }
 
 function nonNegative(value: number, name: string): number {
-  if (!Number.isFinite(value) || value < 0)
-    throw new ConfigurationError(`${name} must be a finite number >= 0, got ${value}`);
+  return inRange(value, name, 0, Number.MAX_VALUE);
+}
+
+function inRange(value: number, name: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    const range = max === Number.MAX_VALUE ? `>= ${min}` : `between ${min} and ${max}`;
+    throw new ConfigurationError(`${name} must be a finite number ${range}, got ${String(value)}`);
+  }
   return value;
 }

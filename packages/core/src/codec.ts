@@ -1,5 +1,5 @@
 import secureJson from 'secure-json-parse';
-import { DecodeError, ErrorCode, PublishError } from './errors.js';
+import { ConfigurationError, DecodeError, ErrorCode, PublishError } from './errors.js';
 
 /**
  * Turns data into bytes and back for one content type. Register more with `ConnectOptions.codecs`;
@@ -22,6 +22,8 @@ export const BYTES_CONTENT_TYPE = 'application/octet-stream';
 export const TEXT_CONTENT_TYPE = 'text/plain; charset=utf-8';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+// Text passes through unchanged: a leading U+FEFF is data, not a byte order mark to strip.
+const utf8Text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const encoder = new TextEncoder();
 
 /** Options of {@link jsonCodec}. */
@@ -37,6 +39,9 @@ export interface JsonCodecOptions {
  */
 export function jsonCodec(options: JsonCodecOptions = {}): Codec {
   const maxDepth = options.maxDepth ?? 64;
+  if (!Number.isInteger(maxDepth) || maxDepth < 0) {
+    throw new ConfigurationError(`json.maxDepth must be an integer >= 0, got ${String(maxDepth)}`);
+  }
   return {
     contentType: JSON_CONTENT_TYPE,
     encode(data) {
@@ -94,7 +99,7 @@ export const textCodec: Codec = {
     return encoder.encode(data);
   },
   decode(body) {
-    return utf8.decode(body);
+    return utf8Text.decode(body);
   },
 };
 

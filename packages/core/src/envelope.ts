@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { CodecRegistry } from './codec.js';
 import type { Destination } from './destination.js';
+import { ConfigurationError } from './errors.js';
 import { CLOUDEVENTS_HEADER_PREFIX, HEADER_ATTEMPT, isReservedHeader } from './headers.js';
 import { ENVELOPE_ATTRIBUTE_NAMES, type Envelope, type EnvelopeAttributes, type OutgoingMessage } from './message.js';
 
@@ -15,6 +16,12 @@ export function createEnvelope(
   source: string,
   headers: Readonly<Record<string, string>>,
 ): Envelope {
+  if (message.id === '') {
+    throw new ConfigurationError('A message id cannot be empty: omit it to get a generated one');
+  }
+  if (message.time instanceof Date && Number.isNaN(message.time.getTime())) {
+    throw new ConfigurationError('message.time is an invalid Date: pass a valid Date or an RFC 3339 string');
+  }
   const time = message.time instanceof Date ? message.time.toISOString() : (message.time ?? new Date().toISOString());
   const attributes: EnvelopeAttributes = {
     id: message.id ?? randomUUID(),

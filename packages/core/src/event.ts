@@ -39,7 +39,13 @@ export function defineEvent<S extends StandardSchemaV1>(type: string, schema: S)
   if (typeof type !== 'string' || type.length === 0) {
     throw new ConfigurationError('defineEvent needs a non-empty event type, e.g. "order.placed"');
   }
-  if (typeof schema !== 'object' || schema === null || !('~standard' in schema)) {
+  // arktype schemas are functions, zod and valibot ones objects: both carry `~standard`.
+  if (
+    (typeof schema !== 'object' && typeof schema !== 'function') ||
+    schema === null ||
+    !('~standard' in schema) ||
+    typeof (schema as Partial<StandardSchemaV1>)['~standard']?.validate !== 'function'
+  ) {
     throw new ConfigurationError(
       `defineEvent("${type}") needs a Standard Schema (zod 4, valibot 1, arktype 2...): the schema has no "~standard" property`,
       { code: ErrorCode.CONFIGURATION },

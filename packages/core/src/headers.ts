@@ -53,7 +53,7 @@ export function isReservedHeader(name: string): boolean {
   );
 }
 
-// Control characters other than tab/newline/CR are refused in names; values may hold any text.
+// Names refuse control characters (tab, CR and LF included), space, DEL and ':'; values may hold any text.
 // eslint-disable-next-line no-control-regex -- the point is to find control characters
 const BAD_NAME = /[\u0000-\u0020\u007f:]/;
 

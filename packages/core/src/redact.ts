@@ -1,7 +1,10 @@
 import { FerryError } from './errors.js';
 
 const SECRET_PARAM = /pass|secret|token|key|auth|credential|signature/i;
-const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^\s/:@]*:)[^\s/@]*@/gi;
+// `scheme://user:password@`: the password runs to the authority's last `@` (as URL parsers read it),
+// so a raw `@` inside a password cannot leave its tail behind. Anchored on `://`, not on the scheme:
+// a scheme pattern is retried at every letter of a long word, which is quadratic on long text.
+const URL_CREDENTIALS = /(:\/\/[^\s/?#:]*:)[^\s/?#]*@/g;
 
 /** The replacement text for a secret. */
 export const REDACTED = '***';
@@ -31,9 +34,10 @@ export class Redactor {
 
   /** The text with every known secret replaced by `***`. */
   text(text: string): string {
-    let out = text.replace(URL_CREDENTIALS, `$1${REDACTED}@`);
+    // Known secrets first: the generic pattern could otherwise cut a known secret in two and leave part of it.
+    let out = text;
     for (const secret of this.#secrets) out = out.split(secret).join(REDACTED);
-    return out;
+    return out.replace(URL_CREDENTIALS, `$1${REDACTED}@`);
   }
 
   /** The URL with its password and secret query parameters replaced by `***`. */
@@ -55,8 +59,11 @@ export class Redactor {
    * anything else is returned as a new `Error` so no foreign object carrying a secret escapes.
    */
   error<E>(error: E): E | Error {
-    if (this.#secrets.length === 0 && !(error instanceof Error)) return error;
-    if (!(error instanceof Error)) return new Error(this.text(String(error)));
+    if (!(error instanceof Error)) {
+      const text = String(error);
+      const clean = this.text(text);
+      return this.#secrets.length === 0 && clean === text ? error : new Error(clean);
+    }
     const clean = this.text(error.message);
     if (error instanceof FerryError) {
       if (clean !== error.message) error.message = clean;

@@ -3,18 +3,20 @@ export type Middleware<Ctx> = (ctx: Ctx, next: () => Promise<void>) => Promise<v
 
 /**
  * Composes middleware into one function, onion-style: the first added runs outermost (first in,
- * last out). Calling `next()` twice is a bug and rejects.
+ * last out). Calling `next()` twice is a bug and rejects. The list is copied: changing the array
+ * afterwards does not change the composed function (nor a run in flight).
  */
 export function compose<Ctx>(
   middleware: ReadonlyArray<Middleware<Ctx>>,
   inner: (ctx: Ctx) => Promise<void>,
 ): (ctx: Ctx) => Promise<void> {
+  const steps = [...middleware];
   return (ctx) => {
     let last = -1;
     const run = async (i: number): Promise<void> => {
       if (i <= last) throw new Error('next() called more than once in one middleware');
       last = i;
-      const step = middleware[i];
+      const step = steps[i];
       if (step === undefined) return inner(ctx);
       await step(ctx, () => run(i + 1));
     };

@@ -96,7 +96,9 @@ export function idempotency(options: IdempotencyOptions = {}): ConsumeMiddleware
     options.key ??
     ((ctx: ConsumeContext) => {
       const s = ctx.subscription;
-      return `${s.source.kind}:${s.source.name}#${s.group ?? (s.source.kind === 'topic' ? s.id : '')}:${ctx.message.id}`;
+      // Group names may hold ':' and ids anything: the id is escaped so `#a` + `b:c` never meets `#a:b` + `c`.
+      const group = s.group ?? (s.source.kind === 'topic' ? s.id : '');
+      return `${s.source.kind}:${s.source.name}#${group}:${encodeURIComponent(ctx.message.id)}`;
     });
   return async (ctx, next) => {
     const key = keyOf(ctx);
