@@ -1,5 +1,5 @@
 import type { Capabilities, Health, HealthStatus } from './capabilities.js';
-import { CodecRegistry, jsonCodec } from './codec.js';
+import type { CodecRegistry } from './codec.js';
 import { FerryConsumer, type Consumer } from './consumer.js';
 import { Emitter } from './emitter.js';
 import { ClosedError, ErrorCode, type FerryError, toFerryError } from './errors.js';
@@ -50,6 +50,7 @@ export interface BrokerSettings {
   readonly logger: Logger;
   readonly source: string;
   readonly maxMessageBytes: number;
+  readonly codecs: CodecRegistry;
 }
 
 /** The broker core builds on any transport. @internal */
@@ -72,7 +73,7 @@ export class FerryBroker extends Emitter<BrokerEvents> implements Broker {
     this.#settings = settings;
     this.transport = transport.name;
     this.capabilities = Object.freeze({ ...transport.capabilities });
-    this.#codecs = new CodecRegistry(settings.options.codecs, jsonCodec(settings.options.json));
+    this.#codecs = settings.codecs;
     const { redactor, logger } = settings;
     transport.on('connected', () => {
       this.#setStatus('up');

@@ -116,6 +116,18 @@ describe('connect()', () => {
     await broker.close();
   });
 
+  it('checks options before the transport connects, so a bad option leaks no connection', async () => {
+    let connected = 0;
+    const factory: TransportFactory = () => {
+      connected++;
+      return Promise.reject(new Error('must not be called'));
+    };
+    await expect(connect('spy://x', { transports: { spy: factory }, json: { maxDepth: -1 } })).rejects.toMatchObject({
+      code: ErrorCode.CONFIGURATION,
+    });
+    expect(connected).toBe(0);
+  });
+
   it('refuses invalid numeric options with ConfigurationError', async () => {
     await expect(connect('memory://', { maxMessageBytes: 0 })).rejects.toMatchObject({ code: ErrorCode.CONFIGURATION });
     await expect(connect('memory://?maxQueueLength=-1')).rejects.toMatchObject({ code: ErrorCode.CONFIGURATION });

@@ -1,4 +1,5 @@
 import { ExponentialBackoff } from './backoff.js';
+import { CodecRegistry, jsonCodec } from './codec.js';
 import { FerryBroker, type Broker } from './broker.js';
 import { ConfigurationError, ConnectionError, ErrorCode, FerryError } from './errors.js';
 import { silentLogger } from './logger.js';
@@ -50,6 +51,9 @@ export async function connect(url?: string, options: ConnectOptions = {}): Promi
   if (requested !== undefined && (!Number.isInteger(requested) || requested < 1)) {
     throw new ConfigurationError(`maxMessageBytes must be an integer >= 1, got ${String(requested)}`);
   }
+  // Everything that can be checked is checked before a connection exists, so a bad option leaks no socket.
+  const codecs = new CodecRegistry(options.codecs, jsonCodec(options.json));
+  const source = options.source ?? defaultSource();
   let transport: Transport;
   try {
     transport = await factory({
@@ -78,8 +82,9 @@ export async function connect(url?: string, options: ConnectOptions = {}): Promi
     options,
     redactor,
     logger,
-    source: options.source ?? defaultSource(),
+    source,
     maxMessageBytes: limit,
+    codecs,
   });
 }
 

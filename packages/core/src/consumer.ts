@@ -5,7 +5,7 @@ import type { CodecRegistry } from './codec.js';
 import type { ConsumeContext, ConsumeMiddleware, SubscriptionInfo } from './context.js';
 import { processDelivery } from './delivery.js';
 import { assertGroupName, deadLetterQueueName, queue, type Queue, type Topic } from './destination.js';
-import { ClosedError, ConfigurationError, type FerryError, UnsupportedError } from './errors.js';
+import { ClosedError, ConfigurationError, ErrorCode, type FerryError, UnsupportedError } from './errors.js';
 import { type EventContract, type Infer, isEventContract } from './event.js';
 import type { Logger } from './logger.js';
 import type { Message } from './message.js';
@@ -86,7 +86,9 @@ export class FerryConsumer implements Consumer {
       const handler = (contract === undefined ? second : third) as Handler<unknown>;
       const options = ((contract === undefined ? third : fourth) ?? {}) as SubscribeOptions;
       if (typeof handler !== 'function') throw new ConfigurationError('subscribe() needs a handler function');
-      return this.#subscribe(from, contract, handler, options);
+      return this.#subscribe(from, contract, handler, options).catch((error: unknown) => {
+        throw this.#deps.redactor.error(error);
+      });
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
@@ -101,6 +103,13 @@ export class FerryConsumer implements Consumer {
     const { transport } = this.#deps;
     this.#check(from, options);
     const retry = resolveRetry(...this.#deps.retry, options.retry);
+    const deadLetterName = deadLetterQueueName(from, options.group);
+    if (deadLetterName.length > 255) {
+      throw new ConfigurationError(
+        `Queue name "${from.name}" is too long for its dead-letter queue "${deadLetterName}" (255 characters at most): use a name of 251 characters or fewer`,
+        { code: ErrorCode.INVALID_DESTINATION },
+      );
+    }
     const concurrency = positiveInteger(options.concurrency, 'concurrency', 1);
     const info: SubscriptionInfo = {
       id: randomUUID(),
@@ -113,7 +122,7 @@ export class FerryConsumer implements Consumer {
     const deps = {
       ...this.#deps,
       subscription: info,
-      deadLetter: queue(deadLetterQueueName(from, options.group)),
+      deadLetter: queue(deadLetterName),
       retry,
       backoff: new ExponentialBackoff(retry),
       handlerTimeoutMs: options.handlerTimeoutMs,

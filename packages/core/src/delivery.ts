@@ -82,7 +82,7 @@ async function prepare(
       `Delivered ${attempt} times, more than retry.maxAttempts (${deps.retry.maxAttempts}): a consumer may be crashing on this message`,
     );
   }
-  const size = envelopeSize(envelope.body, envelope.headers);
+  const size = envelopeSize(envelope.body, envelope.headers, envelope.attributes);
   if (size > deps.maxMessageBytes) {
     throw new FerryError(
       ErrorCode.MESSAGE_TOO_LARGE,

@@ -12,7 +12,7 @@ describe('destinations', () => {
     expect(topic('orders.#').isPattern).toBe(true);
   });
 
-  it.each(['', 'a b', '$sys', 'x+y', 'a/b', 'x'.repeat(201)])('rejects queue name %j', (name) => {
+  it.each(['', 'a b', '$sys', 'x+y', 'a/b', 'x'.repeat(256)])('rejects queue name %j', (name) => {
     expect(() => queue(name)).toThrow(expect.objectContaining({ code: ErrorCode.INVALID_DESTINATION }));
   });
 
@@ -43,5 +43,13 @@ describe('destinations', () => {
     expect(deadLetterQueueName(topic('orders.created'), 'billing')).toBe('orders.created.billing.dlq');
     expect(deadLetterQueueName(topic('orders.created'))).toBe('orders.created.dlq');
     expect(() => queue(deadLetterQueueName(topic('orders.*'), 'g'))).not.toThrow();
+  });
+});
+
+describe('dead-letter names stay valid', () => {
+  it('accepts the longest names: a 200-character topic with a 50-character group', () => {
+    const name = deadLetterQueueName(topic('t'.repeat(200)), 'g'.repeat(50));
+    expect(name).toHaveLength(255);
+    expect(queue(name).name).toBe(name);
   });
 });

@@ -50,6 +50,7 @@ export interface Topic {
 export type Destination = Queue | Topic;
 
 const MAX_NAME = 200;
+const MAX_QUEUE_NAME = 255;
 const QUEUE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:-]*$/;
 const WORD = /^[A-Za-z0-9_:-]+$/;
 const GROUP_NAME = /^[A-Za-z0-9_][A-Za-z0-9_:-]*$/;
@@ -59,15 +60,15 @@ function invalid(message: string): ConfigurationError {
 }
 
 /**
- * A durable point-to-point queue. Names: letters, digits, `_ . : -`, at most 200 characters,
+ * A durable point-to-point queue. Names: letters, digits, `_ . : -`, at most 255 characters (251 to leave room for `.dlq`),
  * so the same name is valid on AMQP, MQTT and STOMP.
  *
  * @throws ConfigurationError (`FERRY_INVALID_DESTINATION`) on an invalid name.
  */
 export function queue(name: string, options: QueueOptions = {}): Queue {
-  if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME || !QUEUE_NAME.test(name)) {
+  if (typeof name !== 'string' || name.length === 0 || name.length > MAX_QUEUE_NAME || !QUEUE_NAME.test(name)) {
     throw invalid(
-      `Invalid queue name ${JSON.stringify(name)}: use 1-${MAX_NAME} letters, digits, '_', '.', ':' or '-', starting with a letter, digit or '_'`,
+      `Invalid queue name ${JSON.stringify(name)}: use 1-${MAX_QUEUE_NAME} letters, digits, '_', '.', ':' or '-', starting with a letter, digit or '_'`,
     );
   }
   return Object.freeze({ kind: 'queue', name, options: Object.freeze({ ...options }) });
@@ -96,9 +97,9 @@ export function topic(name: string, options: TopicOptions = {}): Topic {
 
 /** Checks a subscriber group name (letters, digits, `_ : -`). @throws ConfigurationError */
 export function assertGroupName(group: string): void {
-  if (typeof group !== 'string' || group.length === 0 || group.length > 100 || !GROUP_NAME.test(group)) {
+  if (typeof group !== 'string' || group.length === 0 || group.length > 50 || !GROUP_NAME.test(group)) {
     throw invalid(
-      `Invalid group name ${JSON.stringify(group)}: use 1-100 letters, digits, '_', ':' or '-' (no '.'), starting with a letter, digit or '_'`,
+      `Invalid group name ${JSON.stringify(group)}: use 1-50 letters, digits, '_', ':' or '-' (no '.'), starting with a letter, digit or '_'`,
     );
   }
 }

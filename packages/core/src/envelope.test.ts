@@ -19,7 +19,6 @@ import {
   HEADER_DEAD_LETTER_ORIGIN,
   HEADER_DEAD_LETTER_REASON,
   HEADER_DEAD_LETTER_TIME,
-  HEADER_TOPIC,
 } from './headers.js';
 
 const body = Uint8Array.of(1, 2, 3);
@@ -279,7 +278,7 @@ describe('applicationHeaders', () => {
       traceparent: '00-a-b-01',
       'x-tenant': 'acme',
       [HEADER_ATTEMPT]: '3',
-      [HEADER_TOPIC]: 'orders.eu',
+      'ferry-topic': 'orders.eu',
       [HEADER_DEAD_LETTER_REASON]: 'boom',
       [HEADER_DEAD_LETTER_CODE]: 'FERRY_HANDLER_FAILED',
       [HEADER_DEAD_LETTER_ATTEMPTS]: '5',
@@ -314,5 +313,16 @@ describe('originOf', () => {
     expect(originOf(queue('orders'))).toBe('queue:orders');
     expect(originOf(topic('orders.*'), 'billing')).toBe('topic:orders.*#billing');
     expect(originOf(topic('orders.#'))).toBe('topic:orders.#');
+  });
+});
+
+describe('fromPrefixedHeaders with CloudEvents extensions', () => {
+  it('passes ce- extension attributes of other producers on as plain headers', () => {
+    const envelope = fromPrefixedHeaders(
+      { 'ce-id': 'e-1', 'ce-type': 't', 'ce-traceparent': '00-abc-def-01', 'ce-tenant': 'acme', tenant: 'own' },
+      new Uint8Array(0),
+    );
+    expect(envelope.attributes).toMatchObject({ id: 'e-1', type: 't' });
+    expect(envelope.headers).toEqual({ traceparent: '00-abc-def-01', tenant: 'own' });
   });
 });

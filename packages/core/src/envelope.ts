@@ -5,6 +5,8 @@ import { ConfigurationError } from './errors.js';
 import { CLOUDEVENTS_HEADER_PREFIX, HEADER_ATTEMPT, isReservedHeader } from './headers.js';
 import { ENVELOPE_ATTRIBUTE_NAMES, type Envelope, type EnvelopeAttributes, type OutgoingMessage } from './message.js';
 
+const KNOWN_ATTRIBUTES: ReadonlySet<string> = new Set(ENVELOPE_ATTRIBUTE_NAMES);
+
 /** The CloudEvents spec version Ferry writes. */
 export const SPEC_VERSION = '1.0';
 
@@ -82,8 +84,12 @@ export function fromPrefixedHeaders(
   const rest: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     const lower = name.toLowerCase();
-    if (lower.startsWith(prefix)) attrs[lower.slice(prefix.length)] = value;
-    else if (!isControl(lower)) rest[name] = value;
+    if (lower.startsWith(prefix)) {
+      const attribute = lower.slice(prefix.length);
+      // CloudEvents extensions (e.g. `ce-traceparent` from another producer) become plain headers.
+      if (KNOWN_ATTRIBUTES.has(attribute)) attrs[attribute] = value;
+      else if (attribute !== '' && !(attribute in rest)) rest[attribute] = value;
+    } else if (!isControl(lower)) rest[name] = value;
   }
   const contentType = attrs['datacontenttype'] ?? fallback.contentType;
   const attributes: EnvelopeAttributes = {

@@ -43,6 +43,8 @@ export const ErrorCode = {
   HANDLER_FAILED: 'FERRY_HANDLER_FAILED',
   /** A handler asked not to retry ({@link PermanentError}). */
   PERMANENT: 'FERRY_PERMANENT',
+  /** Another handler holds the idempotency claim for this message id; the copy is retried later. */
+  IN_PROGRESS: 'FERRY_IN_PROGRESS',
   /** The broker redelivered a message more often than `retry.maxAttempts` allows. */
   MAX_ATTEMPTS: 'FERRY_MAX_ATTEMPTS',
   /** The broker, producer, consumer or subscription was closed. */
@@ -170,6 +172,12 @@ const permanentCodes: ReadonlySet<ErrorCodeValue> = new Set([
   ErrorCode.MESSAGE_TOO_LARGE,
   ErrorCode.MAX_ATTEMPTS,
   ErrorCode.CONFIGURATION,
+  ErrorCode.INVALID_HEADER,
+  ErrorCode.RESERVED_HEADER,
+  ErrorCode.INVALID_DESTINATION,
+  ErrorCode.INVALID_URL,
+  ErrorCode.TRANSPORT_MISSING,
+  ErrorCode.ENCODE,
 ]);
 
 /** True when another attempt cannot succeed, so retries are skipped. */

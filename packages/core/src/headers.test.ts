@@ -9,7 +9,6 @@ import {
   HEADER_DEAD_LETTER_ORIGIN,
   HEADER_DEAD_LETTER_REASON,
   HEADER_DEAD_LETTER_TIME,
-  HEADER_TOPIC,
   assertApplicationHeaders,
   isReservedHeader,
 } from './headers.js';
@@ -34,7 +33,6 @@ describe('header constants', () => {
       HEADER_DEAD_LETTER_ATTEMPTS,
       HEADER_DEAD_LETTER_ORIGIN,
       HEADER_DEAD_LETTER_TIME,
-      HEADER_TOPIC,
     ]) {
       expect(name.startsWith(FERRY_HEADER_PREFIX)).toBe(true);
       expect(isReservedHeader(name)).toBe(true);

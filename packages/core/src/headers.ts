@@ -12,8 +12,6 @@ export const HEADER_DEAD_LETTER_ATTEMPTS = 'ferry-dead-letter-attempts';
 export const HEADER_DEAD_LETTER_ORIGIN = 'ferry-dead-letter-origin';
 /** On a dead letter: ISO time it was dead-lettered. */
 export const HEADER_DEAD_LETTER_TIME = 'ferry-dead-letter-time';
-/** The routing key a message was published to (kept across retries through a subscription's own queue). */
-export const HEADER_TOPIC = 'ferry-topic';
 /** W3C trace context header written and read by the tracing middleware. */
 export const HEADER_TRACEPARENT = 'traceparent';
 /** W3C trace state header. */

@@ -31,7 +31,7 @@ export const FERRY = Object.freeze({ Broker: FERRY_BROKER, Producer: FERRY_PRODU
 /** Options of {@link ferryModule}. */
 export type FerryModuleOptions =
   /** Connect lazily, as an async singleton: resolve with `getAsync`; unbinding (`unbindAllAsync`) closes it. */
-  | { readonly url?: string; readonly options?: ConnectOptions; readonly broker?: never }
+  | { readonly url?: string | undefined; readonly options?: ConnectOptions; readonly broker?: never }
   /** Bind an already-connected broker, for synchronous `get`. The module does not close it: its owner does. */
   | { readonly broker: Broker; readonly url?: never; readonly options?: never };
 

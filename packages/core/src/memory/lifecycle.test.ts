@@ -5,7 +5,7 @@ import { connect } from '../connect.js';
 import { queue } from '../destination.js';
 import { ErrorCode, type FerryError } from '../errors.js';
 import type { Message } from '../message.js';
-import { idempotency } from '../middleware/idempotency.js';
+import { idempotency, MemoryIdempotencyStore } from '../middleware/idempotency.js';
 import { memoryHub } from './hub.js';
 
 const brokers: Broker[] = [];
@@ -178,5 +178,34 @@ describe('memory transport: close, redelivery and outages', () => {
     await expect(producer.publish(q, { type: 'x', data: 3 })).rejects.toMatchObject({ code: ErrorCode.OVERFLOW });
     await Promise.all(waiting);
     expect(memoryHub(hub).stats(q.name)?.ready).toBe(2);
+  });
+
+  it('with a shared idempotency store, a copy redelivered while a dead holder keeps its claim is retried, not lost', async () => {
+    const hub = uniqueName('hub');
+    const store = new MemoryIdempotencyStore();
+    const broker = await open(hub);
+    const q = queue(uniqueName('q'));
+    let attempts = 0;
+    let completed = 0;
+    const stuck = deferred();
+    const consumer = broker.consumer({ middleware: [idempotency({ store, claimTtlMs: 100 })], closeTimeoutMs: 50 });
+    await consumer.subscribe(
+      q,
+      async () => {
+        attempts++;
+        if (attempts === 1) {
+          stuck.resolve();
+          await new Promise(() => undefined); // the holder hangs forever, as a crashed process would
+        }
+        completed++;
+      },
+      { concurrency: 2, retry: { maxAttempts: 20, initialDelayMs: 20, maxDelayMs: 40 } },
+    );
+    await broker.producer().publish(q, { type: 'x', data: 1 });
+    await stuck.promise;
+    memoryHub(hub).dropConnections(5);
+    await waitFor(() => completed === 1, 5_000, 'the redelivered copy to be handled after the claim expired');
+    expect(attempts).toBe(2);
+    expect(memoryHub(hub).stats(`${q.name}.dlq`)).toBeUndefined();
   });
 });

@@ -253,6 +253,10 @@ describe('memory transport: routing and delivery', () => {
     await expect(broker.consumer().subscribe(queue('q'), () => undefined, { concurrency: 0 })).rejects.toMatchObject({
       code: ErrorCode.CONFIGURATION,
     });
+    await expect(broker.consumer().subscribe(queue('x'.repeat(252)), () => undefined)).rejects.toMatchObject({
+      code: ErrorCode.INVALID_DESTINATION,
+      message: expect.stringContaining('dead-letter') as string,
+    });
     await expect(broker.producer().publish(queue('q'), { type: '', data: 1 })).rejects.toMatchObject({
       code: ErrorCode.CONFIGURATION,
     });

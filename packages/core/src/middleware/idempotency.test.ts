@@ -1,3 +1,4 @@
+import { ErrorCode } from '../errors.js';
 import { describe, expect, it } from 'vitest';
 import type { ConsumeContext, SubscriptionInfo } from '../context.js';
 import { queue, topic } from '../destination.js';
@@ -120,7 +121,7 @@ describe('idempotency middleware', () => {
     expect(calls).toBe(2);
   });
 
-  it('skips a duplicate that arrives while the first copy is still being handled', async () => {
+  it('fails a duplicate that arrives while the first copy is being handled with FERRY_IN_PROGRESS, never acking it unhandled', async () => {
     const middleware = idempotency();
     const gate = deferred();
     let calls = 0;
@@ -128,14 +129,21 @@ describe('idempotency middleware', () => {
       calls++;
       await gate.promise;
     });
-    // the duplicate resolves (is acked) without waiting for the first copy
+    // the duplicate fails its attempt (so it is retried later) without waiting for the first copy
+    await expect(
+      middleware(ctxFor('m-1'), () => {
+        calls++;
+        return Promise.resolve();
+      }),
+    ).rejects.toMatchObject({ code: ErrorCode.IN_PROGRESS });
+    expect(calls).toBe(1);
+    gate.resolve();
+    await first;
+    // the retry of the duplicate, after the first copy finished, is acked without a second call
     await middleware(ctxFor('m-1'), () => {
       calls++;
       return Promise.resolve();
     });
-    expect(calls).toBe(1);
-    gate.resolve();
-    await first;
     expect(calls).toBe(1);
   });
 
@@ -235,7 +243,7 @@ describe('idempotency middleware', () => {
     ]);
   });
 
-  it('defaults to a 5 minute claim and a 24 hour memory', async () => {
+  it('defaults to a 60 second claim and a 24 hour memory', async () => {
     const ttls: number[] = [];
     const store: IdempotencyStore = {
       claim: (_key, ttlMs) => (ttls.push(ttlMs), Promise.resolve('claimed')),
@@ -243,10 +251,10 @@ describe('idempotency middleware', () => {
       release: () => Promise.resolve(),
     };
     await idempotency({ store })(ctxFor('m'), () => Promise.resolve());
-    expect(ttls).toEqual([5 * 60 * 1000, 24 * 60 * 60 * 1000]);
+    expect(ttls).toEqual([60 * 1000, 24 * 60 * 60 * 1000]);
   });
 
-  it('skips the handler for a key the store reports done or processing', async () => {
+  it('skips the handler for a key the store reports done, and retries one reported processing', async () => {
     for (const state of ['done', 'processing'] as const) {
       const store: IdempotencyStore = {
         claim: () => Promise.resolve(state),
@@ -254,10 +262,12 @@ describe('idempotency middleware', () => {
         release: () => Promise.reject(new Error('must not release')),
       };
       let calls = 0;
-      await idempotency({ store })(ctxFor('m'), () => {
+      const run = idempotency({ store })(ctxFor('m'), () => {
         calls++;
         return Promise.resolve();
       });
+      if (state === 'done') await run;
+      else await expect(run).rejects.toMatchObject({ code: ErrorCode.IN_PROGRESS });
       expect(calls).toBe(0);
     }
   });

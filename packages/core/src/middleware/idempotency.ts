@@ -1,4 +1,5 @@
 import type { ConsumeContext, ConsumeMiddleware } from '../context.js';
+import { ErrorCode, FerryError } from '../errors.js';
 
 /** Outcome of {@link IdempotencyStore.claim}. */
 export type ClaimResult = 'claimed' | 'processing' | 'done';
@@ -76,7 +77,7 @@ export interface IdempotencyOptions {
   readonly store?: IdempotencyStore;
   /** How long a handled id is remembered, ms. Default 24 h. */
   readonly ttlMs?: number;
-  /** How long a claim holds while the handler runs, ms. Default 5 min. */
+  /** How long a claim holds while the handler runs, ms; a copy arriving meanwhile is retried after backoff. Default 60 s. */
   readonly claimTtlMs?: number;
   /** The dedup key. Default: subscription (queue, or topic + group) and message id, so each group handles a message once. */
   readonly key?: (ctx: ConsumeContext) => string;
@@ -85,13 +86,16 @@ export interface IdempotencyOptions {
 /**
  * Consume middleware that turns at-least-once into effectively-once: a message id already handled
  * by this subscription is acked without calling the handler; a failed attempt releases its claim so
- * the retry runs. A duplicate that arrives while the first copy is still being handled is acked too:
- * the first copy is still unacked, so if its consumer dies the broker redelivers it.
+ * the retry runs. A copy that arrives while another handler still holds the claim (a redelivery after
+ * a dropped connection, a publisher's resend) fails its attempt with `FERRY_IN_PROGRESS` and is
+ * retried after the backoff: by then the holder has finished (→ acked as done), failed (→ runs), or
+ * died and its claim expired after `claimTtlMs` (→ runs). It is never acked unhandled, so a holder
+ * that crashes cannot make the message disappear. Keep `claimTtlMs` above your longest handler run.
  */
 export function idempotency(options: IdempotencyOptions = {}): ConsumeMiddleware {
   const store = options.store ?? new MemoryIdempotencyStore();
   const ttlMs = options.ttlMs ?? 24 * 60 * 60 * 1000;
-  const claimTtlMs = options.claimTtlMs ?? 5 * 60 * 1000;
+  const claimTtlMs = options.claimTtlMs ?? 60 * 1000;
   const keyOf =
     options.key ??
     ((ctx: ConsumeContext) => {
@@ -102,7 +106,14 @@ export function idempotency(options: IdempotencyOptions = {}): ConsumeMiddleware
     });
   return async (ctx, next) => {
     const key = keyOf(ctx);
-    if ((await store.claim(key, claimTtlMs)) !== 'claimed') return;
+    const claim = await store.claim(key, claimTtlMs);
+    if (claim === 'done') return;
+    if (claim === 'processing') {
+      throw new FerryError(
+        ErrorCode.IN_PROGRESS,
+        `Message ${ctx.message.id} is being handled by another consumer of this subscription: retrying later (idempotency claim held up to claimTtlMs)`,
+      );
+    }
     try {
       await next();
     } catch (error) {
