@@ -1,3 +1,4 @@
+import { rejection } from '../test/helpers.js';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import * as v from 'valibot';
 import { describe, expect, expectTypeOf, it } from 'vitest';
@@ -13,15 +14,6 @@ import {
   isEventContract,
   validate,
 } from './event.js';
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 const zodOrder = z.object({
   orderId: z.string(),

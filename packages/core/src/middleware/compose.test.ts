@@ -1,3 +1,4 @@
+import { rejection } from '../../test/helpers.js';
 import { describe, expect, it } from 'vitest';
 import { type Middleware, compose } from './compose.js';
 
@@ -17,15 +18,6 @@ const innerRecorder = (ctx: Ctx): Promise<void> => {
   ctx.log.push('inner');
   return Promise.resolve();
 };
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('compose', () => {
   it('runs the inner function alone when there is no middleware', async () => {

@@ -1,3 +1,4 @@
+import { deferred, rejection } from '../../test/helpers.js';
 import { ErrorCode } from '../errors.js';
 import { describe, expect, it } from 'vitest';
 import type { ConsumeContext, SubscriptionInfo } from '../context.js';
@@ -21,26 +22,6 @@ function ctxFor(id: string, subscription: Partial<SubscriptionInfo> = {}): Consu
     message: { id } as ConsumeContext['message'],
     subscription: { id: 'sub-1', source: queue('orders'), transport: 'memory', ...subscription },
   };
-}
-
-/** A promise with its resolve/reject exposed, to hold a handler open. */
-function deferred(): { promise: Promise<void>; resolve: () => void; reject: (error: Error) => void } {
-  let resolve!: () => void;
-  let reject!: (error: Error) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('MemoryIdempotencyStore', () => {
