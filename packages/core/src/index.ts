@@ -106,5 +106,6 @@ export type {
 } from './transport.js';
 export { createEnvelope, toPrefixedHeaders, fromPrefixedHeaders, attemptOf, SPEC_VERSION } from './envelope.js';
 export type { EnvelopeFallback } from './envelope.js';
+export { encodeStructured, decodeStructured, looksStructured, STRUCTURED_CONTENT_TYPE } from './structured.js';
 export { Emitter } from './emitter.js';
 export type { EventMap } from './emitter.js';
