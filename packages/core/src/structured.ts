@@ -84,7 +84,7 @@ export function decodeStructured(body: Uint8Array): Envelope {
     throw new DecodeError('Invalid CloudEvents JSON document: not a JSON object');
   }
   const d = doc as Record<string, unknown>;
-  const text = (name: string): string | undefined => (typeof d[name] === 'string' ? (d[name] as string) : undefined);
+  const text = (name: string): string | undefined => (typeof d[name] === 'string' ? d[name] : undefined);
   const id = text('id');
   const type = text('type');
   if (text('specversion') === undefined || id === undefined || id === '' || type === undefined) {
