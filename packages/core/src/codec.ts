@@ -48,11 +48,12 @@ export function jsonCodec(options: JsonCodecOptions = {}): Codec {
       if (data === undefined) return new Uint8Array(0);
       const text = JSON.stringify(data);
       if (text === undefined) throw new TypeError(`${typeof data} cannot be encoded as JSON`);
-      return encoder.encode(text);
+      return Buffer.from(text, 'utf8');
     },
     decode(body) {
       if (body.byteLength === 0) return undefined;
-      const depth = jsonDepth(body);
+      // A text shorter than the limit cannot nest deeper than it: skip the scan.
+      const depth = body.byteLength <= maxDepth ? 0 : jsonDepth(body);
       if (depth > maxDepth) throw new RangeError(`JSON nesting depth ${depth} exceeds the limit of ${maxDepth}`);
       return secureJson.parse(utf8.decode(body), null, { protoAction: 'error', constructorAction: 'error' }) as unknown;
     },

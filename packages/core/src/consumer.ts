@@ -4,6 +4,7 @@ import { ExponentialBackoff } from './backoff.js';
 import type { CodecRegistry } from './codec.js';
 import type { ConsumeContext, ConsumeMiddleware, SubscriptionInfo } from './context.js';
 import { processDelivery } from './delivery.js';
+import type { LazyAbort } from './incoming.js';
 import { assertGroupName, deadLetterQueueName, queue, type Queue, type Topic } from './destination.js';
 import { ClosedError, ConfigurationError, ErrorCode, type FerryError, UnsupportedError } from './errors.js';
 import { type EventContract, type Infer, isEventContract } from './event.js';
@@ -118,6 +119,7 @@ export class FerryConsumer implements Consumer {
       transport: transport.name,
     };
     const closing = new AbortController();
+    const inFlightAborts = new Set<LazyAbort>();
     const inFlight = new Set<Promise<void>>();
     const deps = {
       ...this.#deps,
@@ -130,6 +132,7 @@ export class FerryConsumer implements Consumer {
       contract,
       pipeline: compose<ConsumeContext>([...this.#middleware], async (ctx) => handler(ctx.message)),
       closing: closing.signal,
+      inFlight: inFlightAborts,
     };
     const transportSubscription = await transport.subscribe(
       from,
@@ -140,8 +143,13 @@ export class FerryConsumer implements Consumer {
         return run.finally(() => inFlight.delete(run));
       },
     );
-    const subscription = new FerrySubscription(transportSubscription, closing, inFlight, this.#deps, () =>
-      this.#subscriptions.delete(subscription),
+    const subscription = new FerrySubscription(
+      transportSubscription,
+      closing,
+      inFlight,
+      inFlightAborts,
+      this.#deps,
+      () => this.#subscriptions.delete(subscription),
     );
     this.#subscriptions.add(subscription);
     if (this.#closed) await subscription.close();
@@ -188,6 +196,7 @@ class FerrySubscription implements Subscription {
     private readonly transportSubscription: TransportSubscription,
     private readonly abort: AbortController,
     private readonly inFlight: Set<Promise<void>>,
+    private readonly aborts: Set<LazyAbort>,
     private readonly deps: ConsumerDeps,
     private readonly onClosed: () => void,
   ) {}
@@ -201,7 +210,9 @@ class FerrySubscription implements Subscription {
     try {
       await this.transportSubscription.close();
     } finally {
-      this.abort.abort(new ClosedError('Consumer'));
+      const reason = new ClosedError('Consumer');
+      this.abort.abort(reason);
+      for (const abort of this.aborts) abort.abort(reason);
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<'timeout'>((resolve) => {
         timer = setTimeout(() => resolve('timeout'), this.deps.closeTimeoutMs);

@@ -13,10 +13,11 @@ import {
   HEADER_DEAD_LETTER_TIME,
 } from './headers.js';
 import type { Logger } from './logger.js';
-import type { Envelope, Message } from './message.js';
+import type { Envelope } from './message.js';
+import { IncomingMessage, LazyAbort } from './incoming.js';
 import type { Backoff } from './backoff.js';
 import type { ResolvedRetry } from './options.js';
-import { envelopeSize } from './producer.js';
+import { exceedsSize } from './producer.js';
 import type { Redactor } from './redact.js';
 import type { Delivery, Transport } from './transport.js';
 
@@ -39,6 +40,8 @@ export interface DeliveryDeps {
   readonly pipeline: (ctx: ConsumeContext) => Promise<void>;
   /** Aborts when the subscription or consumer closes. */
   readonly closing: AbortSignal;
+  /** The in-flight messages' aborts, which the subscription aborts when it closes. */
+  readonly inFlight: Set<LazyAbort>;
   readonly onError: (error: FerryError) => void;
 }
 
@@ -52,18 +55,17 @@ export async function processDelivery(deps: DeliveryDeps, delivery: Delivery): P
   const { retry } = deps;
   const headerAttempt = attemptOf(delivery.envelope.headers, retry.maxAttempts);
   const attempt = headerAttempt + Math.max(0, (delivery.deliveryCount ?? 1) - 1);
-  const controller = new AbortController();
-  const onClosing = (): void => controller.abort(new ClosedError('Consumer'));
-  if (deps.closing.aborted) onClosing();
-  else deps.closing.addEventListener('abort', onClosing, { once: true });
+  const abort = new LazyAbort();
+  if (deps.closing.aborted) abort.abort(new ClosedError('Consumer'));
+  deps.inFlight.add(abort);
   try {
-    const ctx = await prepare(deps, delivery, attempt, controller.signal);
-    await runWithTimeout(deps.handlerTimeoutMs, controller, () => deps.pipeline(ctx));
+    const ctx = await prepare(deps, delivery, attempt, abort);
+    await runWithTimeout(deps.handlerTimeoutMs, abort, () => deps.pipeline(ctx));
   } catch (error) {
-    await settleFailure(deps, delivery, toFerryError(error), attempt, controller.signal);
+    await settleFailure(deps, delivery, toFerryError(error), attempt, abort);
     return;
   } finally {
-    deps.closing.removeEventListener('abort', onClosing);
+    deps.inFlight.delete(abort);
   }
   await settle(deps, delivery, () => delivery.ack());
 }
@@ -72,7 +74,7 @@ async function prepare(
   deps: DeliveryDeps,
   delivery: Delivery,
   attempt: number,
-  signal: AbortSignal,
+  abort: LazyAbort,
 ): Promise<ConsumeContext> {
   if (delivery.error !== undefined) throw delivery.error;
   const { envelope } = delivery;
@@ -82,8 +84,8 @@ async function prepare(
       `Delivered ${attempt} times, more than retry.maxAttempts (${deps.retry.maxAttempts}): a consumer may be crashing on this message`,
     );
   }
-  const size = envelopeSize(envelope.body, envelope.headers, envelope.attributes);
-  if (size > deps.maxMessageBytes) {
+  const size = exceedsSize(deps.maxMessageBytes, envelope.body, envelope.headers, envelope.attributes);
+  if (size !== undefined) {
     throw new FerryError(
       ErrorCode.MESSAGE_TOO_LARGE,
       `Received message of ${size} bytes exceeds maxMessageBytes (${deps.maxMessageBytes})`,
@@ -99,30 +101,27 @@ async function prepare(
     }
     data = await validate(contract.schema, contract.type, data);
   }
-  const message: Message<unknown> = Object.freeze({
-    id: a.id,
-    type: a.type,
-    source: a.source,
-    time: a.time ?? new Date().toISOString(),
-    specversion: '1.0',
-    datacontenttype: contentType,
-    ...(a.subject === undefined ? {} : { subject: a.subject }),
-    ...(a.partitionkey === undefined ? {} : { key: a.partitionkey }),
-    data,
-    headers: Object.freeze(applicationHeaders(envelope.headers)),
-    attempt,
-    redelivered: delivery.redelivered,
-    destination: delivery.destination,
-    signal,
-  });
+  const message = new IncomingMessage<unknown>(
+    {
+      id: a.id,
+      type: a.type,
+      source: a.source,
+      time: a.time ?? new Date().toISOString(),
+      datacontenttype: contentType,
+      subject: a.subject,
+      key: a.partitionkey,
+      data,
+      headers: Object.freeze(applicationHeaders(envelope.headers)),
+      attempt,
+      redelivered: delivery.redelivered,
+      destination: delivery.destination,
+    },
+    abort,
+  );
   return { message, subscription: deps.subscription };
 }
 
-async function runWithTimeout(
-  ms: number | undefined,
-  controller: AbortController,
-  run: () => Promise<void>,
-): Promise<void> {
+async function runWithTimeout(ms: number | undefined, abort: LazyAbort, run: () => Promise<void>): Promise<void> {
   if (ms === undefined) return run();
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_, reject) => {
@@ -131,7 +130,7 @@ async function runWithTimeout(
         ErrorCode.HANDLER_TIMEOUT,
         `Handler did not finish within handlerTimeoutMs (${ms} ms); message.signal was aborted and the attempt counts as failed`,
       );
-      controller.abort(error);
+      abort.abort(error);
       reject(error);
     }, ms);
   });
@@ -149,11 +148,11 @@ async function settleFailure(
   delivery: Delivery,
   error: FerryError,
   attempt: number,
-  signal: AbortSignal,
+  abort: LazyAbort,
 ): Promise<void> {
   const { logger, subscription, retry } = deps;
   const fields = { subscription: subscription.id, id: delivery.envelope.attributes.id, attempt, code: error.code };
-  if (deps.closing.aborted && signal.reason instanceof ClosedError && !isPermanent(error)) {
+  if (deps.closing.aborted && abort.reason instanceof ClosedError && !isPermanent(error)) {
     logger.debug(fields, 'consumer closing: message given back for redelivery');
     await settle(deps, delivery, () => delivery.release());
     return;

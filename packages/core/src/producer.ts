@@ -10,6 +10,7 @@ import type { OutgoingMessage } from './message.js';
 import { compose } from './middleware/compose.js';
 import type { Redactor } from './redact.js';
 import type { Transport } from './transport.js';
+import { DEADLINE_PASSED, Deadlines } from './deadline.js';
 
 /** Publishes messages. Obtain one from `broker.producer()`. */
 export interface Producer {
@@ -45,11 +46,13 @@ export class FerryProducer implements Producer {
   readonly #middleware: PublishMiddleware[];
   #pipeline: (ctx: PublishContext) => Promise<void>;
   readonly #pending = new Set<Promise<unknown>>();
+  readonly #deadlines: Deadlines;
   #closed = false;
 
   constructor(deps: ProducerDeps) {
     this.#deps = deps;
     this.#middleware = [...deps.middleware];
+    this.#deadlines = new Deadlines(deps.publishTimeout);
     this.#pipeline = compose(this.#middleware, (ctx) => this.#send(ctx));
   }
 
@@ -116,15 +119,26 @@ export class FerryProducer implements Producer {
     const contentType = contentTypeOf(ctx.message);
     const body = codecs.encode(data, contentType);
     const envelope = createEnvelope(ctx.message, body, contentType, this.#deps.source, ctx.headers);
-    const size = envelopeSize(envelope.body, envelope.headers, envelope.attributes);
-    if (size > maxMessageBytes) {
+    const size = exceedsSize(maxMessageBytes, envelope.body, envelope.headers, envelope.attributes);
+    if (size !== undefined) {
       throw new PublishError(
         ErrorCode.MESSAGE_TOO_LARGE,
         `Message of ${size} bytes exceeds maxMessageBytes (${maxMessageBytes}): send a reference (e.g. an object-store key) instead, or raise the limit up to the transport's capabilities.maxMessageBytes`,
       );
     }
     const mandatory = ctx.destination.kind === 'queue' || ctx.destination.options.mandatory === true;
-    await withTimeout(publishTimeout, (signal) => transport.publish(ctx.destination, envelope, { signal, mandatory }));
+    try {
+      await this.#deadlines.run((signal) => transport.publish(ctx.destination, envelope, { signal, mandatory }));
+    } catch (error) {
+      if (error === DEADLINE_PASSED) {
+        throw new PublishError(
+          ErrorCode.PUBLISH_TIMEOUT,
+          `The broker did not confirm the message within ${publishTimeout} ms (publishTimeout): it may be unreachable or applying back-pressure; the message may or may not have been taken, so publish again with the same id`,
+        );
+      }
+      if (error instanceof FerryError) throw error;
+      throw new PublishError(ErrorCode.PUBLISH_REJECTED, `Publish failed: ${String(error)}`, { cause: error });
+    }
   }
 
   async close(): Promise<void> {
@@ -144,27 +158,19 @@ export function envelopeSize(body: Uint8Array, ...maps: ReadonlyArray<object>): 
   return size;
 }
 
-async function withTimeout(ms: number, run: (signal: AbortSignal) => Promise<void>): Promise<void> {
-  const controller = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const error = new PublishError(
-        ErrorCode.PUBLISH_TIMEOUT,
-        `The broker did not confirm the message within ${ms} ms (publishTimeout): it may be unreachable or applying back-pressure; the message may or may not have been taken, so publish again with the same id`,
-      );
-      controller.abort(error);
-      reject(error);
-    }, ms);
-  });
-  try {
-    const publishing = run(controller.signal);
-    publishing.catch(() => undefined); // after a timeout its late rejection is expected
-    await Promise.race([publishing, timeout]);
-  } catch (error) {
-    if (error instanceof FerryError) throw error;
-    throw new PublishError(ErrorCode.PUBLISH_REJECTED, `Publish failed: ${String(error)}`, { cause: error });
-  } finally {
-    clearTimeout(timer);
+/**
+ * True when a message may exceed `limit`: a cheap upper bound first (a UTF-16 unit is at most 3 UTF-8
+ * bytes), the exact count only when the bound is over the limit.
+ */
+export function exceedsSize(limit: number, body: Uint8Array, ...maps: ReadonlyArray<object>): number | undefined {
+  let bound = body.byteLength;
+  for (const map of maps) {
+    for (const name in map) {
+      const value: unknown = (map as Record<string, unknown>)[name];
+      if (typeof value === 'string') bound += 3 * (name.length + value.length);
+    }
   }
+  if (bound <= limit) return undefined;
+  const size = envelopeSize(body, ...maps);
+  return size > limit ? size : undefined;
 }
