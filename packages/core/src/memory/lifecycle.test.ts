@@ -208,4 +208,31 @@ describe('memory transport: close, redelivery and outages', () => {
     expect(attempts).toBe(2);
     expect(memoryHub(hub).stats(`${q.name}.dlq`)).toBeUndefined();
   });
+
+  it('runs many handlers at once without piling listeners on shared signals (no MaxListenersExceededWarning)', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const broker = await open(uniqueName('hub'));
+      const q = queue(uniqueName('wide'));
+      let done = 0;
+      await broker.consumer().subscribe(
+        q,
+        async (m) => {
+          expect(m.signal.aborted).toBe(false);
+          await new Promise((r) => setTimeout(r, 2));
+          done++;
+        },
+        { concurrency: 64 },
+      );
+      const producer = broker.producer({ publishTimeout: 5_000 });
+      await Promise.all(Array.from({ length: 500 }, (_, i) => producer.publish(q, { type: 'x', data: i })));
+      await waitFor(() => done === 500);
+      await new Promise((r) => setImmediate(r));
+      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
 });

@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { deferred, rejection } from '../test/helpers.js';
+import { DEADLINE_PASSED, Deadlines } from './deadline.js';
+
+describe('Deadlines', () => {
+  it('resolves operations that finish in time and rejects the ones that do not, with the signal aborted', async () => {
+    const deadlines = new Deadlines(30);
+    const slow = deferred();
+    let seen: AbortSignal | undefined;
+    const late = deadlines.run((signal) => {
+      seen = signal;
+      return slow.promise;
+    });
+    const fast = await deadlines.run(() => Promise.resolve('ok'));
+    expect(fast).toBe('ok');
+    expect(await rejection(late)).toBe(DEADLINE_PASSED);
+    expect(seen?.aborted).toBe(true);
+    expect(seen?.reason).toBe(DEADLINE_PASSED);
+    slow.resolve();
+  });
+
+  it('passes an operation failure through unchanged', async () => {
+    const boom = new Error('refused');
+    expect(await rejection(new Deadlines(1_000).run(() => Promise.reject(boom)))).toBe(boom);
+  });
+
+  it('shares one signal among operations started together and lets a finished bucket go', async () => {
+    const deadlines = new Deadlines(10_000);
+    const signals: AbortSignal[] = [];
+    await Promise.all(
+      Array.from({ length: 100 }, () =>
+        deadlines.run((signal) => {
+          signals.push(signal);
+          return Promise.resolve();
+        }),
+      ),
+    );
+    expect(new Set(signals).size).toBeLessThanOrEqual(2);
+    expect(signals.every((s) => !s.aborted)).toBe(true);
+  });
+});
