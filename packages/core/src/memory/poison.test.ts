@@ -278,4 +278,65 @@ describe('memory transport: retry, dead letter and poison messages', () => {
     expect(dead[0]!.headers[HEADER_DEAD_LETTER_CODE]).toBe(ErrorCode.MESSAGE_TOO_LARGE);
     expect(dead[0]!.data.length).toBe(4096);
   });
+
+  it('frees a slot when a handler times out, so work in flight can briefly exceed concurrency (bounded, measured)', async () => {
+    const broker = await open(uniqueName('hub'));
+    const q = queue(uniqueName('overrun'));
+    let running = 0;
+    let peak = 0;
+    let finished = 0;
+    await broker.consumer().subscribe(
+      q,
+      async () => {
+        running++;
+        peak = Math.max(peak, running);
+        await new Promise((r) => setTimeout(r, 60)); // ignores message.signal on purpose
+        running--;
+        finished++;
+      },
+      { concurrency: 2, handlerTimeoutMs: 20, retry: { maxAttempts: 1 } },
+    );
+    const producer = broker.producer();
+    for (let i = 0; i < 6; i++) await producer.publish(q, { type: 'x', data: i });
+    await waitFor(() => finished === 6, 5_000);
+    // 2 slots, each freed after 20 ms while its handler runs 60 ms: at most 2 × ceil(60 / 20) = 6 overlap.
+    expect(peak).toBeGreaterThan(2);
+    expect(peak).toBeLessThanOrEqual(6);
+  });
+
+  it('reports retries and dead letters to the logger hook', async () => {
+    const lines: { level: string; message: string; fields: Record<string, unknown> }[] = [];
+    const log =
+      (level: string) =>
+      (fields: Record<string, unknown>, message: string): void =>
+        void lines.push({ level, message, fields });
+    const broker = await open(uniqueName('hub'), {
+      logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
+    });
+    const q = queue(uniqueName('logged'));
+    await broker.consumer().subscribe(
+      q,
+      () => {
+        throw new Error('always');
+      },
+      { retry: { maxAttempts: 2, ...fast } },
+    );
+    const dead = await watchDeadLetters(broker, `${q.name}.dlq`);
+    await broker.producer().publish(q, { type: 'x', id: 'logged-1', data: 1 });
+    await waitFor(() => dead.length === 1);
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: 'debug',
+        message: 'handler failed: retry scheduled',
+        fields: expect.objectContaining({ id: 'logged-1', attempt: 1 }) as unknown,
+      }),
+    );
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: 'warn',
+        message: 'message dead-lettered',
+        fields: expect.objectContaining({ id: 'logged-1', attempt: 2, reason: 'always' }) as unknown,
+      }),
+    );
+  });
 });
