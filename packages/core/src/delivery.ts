@@ -17,7 +17,7 @@ import type { Envelope } from './message.js';
 import { IncomingMessage, LazyAbort } from './incoming.js';
 import type { Backoff } from './backoff.js';
 import type { ResolvedRetry } from './options.js';
-import { exceedsSize } from './producer.js';
+import { exceedsSize } from './size.js';
 import type { Redactor } from './redact.js';
 import type { Delivery, Transport } from './transport.js';
 

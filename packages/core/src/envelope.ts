@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { CodecRegistry } from './codec.js';
-import type { Destination } from './destination.js';
+import { describeDestination, type Destination } from './destination.js';
 import { ConfigurationError } from './errors.js';
 import { CLOUDEVENTS_HEADER_PREFIX, HEADER_ATTEMPT, isReservedHeader } from './headers.js';
 import { ENVELOPE_ATTRIBUTE_NAMES, type Envelope, type EnvelopeAttributes, type OutgoingMessage } from './message.js';
@@ -136,5 +136,5 @@ export function applicationHeaders(headers: Readonly<Record<string, string>>): R
 
 /** The same destination label core uses in dead letters: `queue:orders`, `topic:orders.*#billing`. */
 export function originOf(source: Destination, group?: string): string {
-  return `${source.kind}:${source.name}${group === undefined ? '' : `#${group}`}`;
+  return group === undefined ? describeDestination(source) : `${describeDestination(source)}#${group}`;
 }
