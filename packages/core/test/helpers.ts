@@ -1,3 +1,7 @@
+import { afterEach } from 'vitest';
+import type { Broker } from '../src/broker.js';
+import { connect } from '../src/connect.js';
+import type { ConnectOptions } from '../src/options.js';
 import { randomUUID } from 'node:crypto';
 
 /** A unique name per run, e.g. `orders-1a2b3c4d`. */
@@ -29,4 +33,20 @@ export async function rejection(promise: Promise<unknown>): Promise<unknown> {
     return error;
   }
   throw new Error('expected a rejection');
+}
+
+/**
+ * Connects memory brokers for one test file and closes them after each test:
+ * `const open = memoryBrokers(); const broker = await open('hub-1', { source: 'x' });`
+ */
+export function memoryBrokers(): (hub: string, options?: ConnectOptions) => Promise<Broker> {
+  const brokers: Broker[] = [];
+  afterEach(async () => {
+    await Promise.all(brokers.splice(0).map((b) => b.close()));
+  });
+  return async (hub, options = {}) => {
+    const broker = await connect(`memory://${hub}`, options);
+    brokers.push(broker);
+    return broker;
+  };
 }

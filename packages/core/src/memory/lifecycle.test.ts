@@ -1,22 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { deferred, uniqueName, waitFor } from '../../test/helpers.js';
+import { describe, expect, it } from 'vitest';
+import { deferred, uniqueName, waitFor, memoryBrokers } from '../../test/helpers.js';
 import type { Broker } from '../broker.js';
-import { connect } from '../connect.js';
 import { queue } from '../destination.js';
 import { ErrorCode, type FerryError } from '../errors.js';
 import type { Message } from '../message.js';
 import { idempotency, MemoryIdempotencyStore } from '../middleware/idempotency.js';
 import { memoryHub } from './hub.js';
 
-const brokers: Broker[] = [];
-async function open(hub: string, publishTimeout?: number): Promise<Broker> {
-  const broker = await connect(`memory://${hub}`, publishTimeout === undefined ? {} : { publishTimeout });
-  brokers.push(broker);
-  return broker;
-}
-afterEach(async () => {
-  await Promise.all(brokers.splice(0).map((b) => b.close()));
-});
+const connectTo = memoryBrokers();
+const open = (hub: string, publishTimeout?: number): Promise<Broker> =>
+  connectTo(hub, publishTimeout === undefined ? {} : { publishTimeout });
 
 describe('memory transport: close, redelivery and outages', () => {
   it('close() finishes the in-flight handler before acking, then rejects everything with ClosedError; twice is fine', async () => {

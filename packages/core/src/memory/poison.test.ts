@@ -1,9 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { uniqueName, waitFor } from '../../test/helpers.js';
+import { uniqueName, waitFor, memoryBrokers } from '../../test/helpers.js';
 import type { Broker } from '../broker.js';
 import type { Codec } from '../codec.js';
-import { connect } from '../connect.js';
 import { queue, topic } from '../destination.js';
 import { ErrorCode, PermanentError } from '../errors.js';
 import { defineEvent } from '../event.js';
@@ -15,18 +14,9 @@ import {
   HEADER_DEAD_LETTER_REASON,
 } from '../headers.js';
 import type { Message } from '../message.js';
-import type { ConnectOptions } from '../options.js';
 import { memoryHub } from './hub.js';
 
-const brokers: Broker[] = [];
-async function open(hub: string, options: ConnectOptions = {}): Promise<Broker> {
-  const broker = await connect(`memory://${hub}`, options);
-  brokers.push(broker);
-  return broker;
-}
-afterEach(async () => {
-  await Promise.all(brokers.splice(0).map((b) => b.close()));
-});
+const open = memoryBrokers();
 
 const fast = { initialDelayMs: 5, maxDelayMs: 20 };
 

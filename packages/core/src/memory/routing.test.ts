@@ -1,7 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { deferred, uniqueName, waitFor } from '../../test/helpers.js';
+import { describe, expect, it } from 'vitest';
+import { deferred, uniqueName, waitFor, memoryBrokers } from '../../test/helpers.js';
 import type { Broker } from '../broker.js';
-import { connect } from '../connect.js';
 import { queue, topic } from '../destination.js';
 import { ErrorCode } from '../errors.js';
 import type { Message } from '../message.js';
@@ -14,15 +13,8 @@ declare module '../destination.js' {
   }
 }
 
-const brokers: Broker[] = [];
-async function open(hub: string, source = 'routing-test'): Promise<Broker> {
-  const broker = await connect(`memory://${hub}`, { source });
-  brokers.push(broker);
-  return broker;
-}
-afterEach(async () => {
-  await Promise.all(brokers.splice(0).map((b) => b.close()));
-});
+const connectTo = memoryBrokers();
+const open = (hub: string, source = 'routing-test'): Promise<Broker> => connectTo(hub, { source });
 
 describe('memory transport: routing and delivery', () => {
   it('delivers every attribute, data and header intact, also when published before the subscriber exists', async () => {
@@ -227,8 +219,7 @@ describe('memory transport: routing and delivery', () => {
 
   it('bounds queues: a publish past maxQueueLength fails with FERRY_OVERFLOW and nothing is stored', async () => {
     const hub = uniqueName('hub');
-    const broker = await connect(`memory://${hub}?maxQueueLength=3`);
-    brokers.push(broker);
+    const broker = await connectTo(`${hub}?maxQueueLength=3`);
     const q = queue(uniqueName('small'));
     const producer = broker.producer();
     for (let i = 0; i < 3; i++) await producer.publish(q, { type: 'n', data: i });
@@ -285,7 +276,7 @@ describe('memory transport: routing and delivery', () => {
 
   it('lets a publish middleware add headers and a consume middleware see them, in onion order', async () => {
     const order: string[] = [];
-    const broker = await connect(`memory://${uniqueName('hub')}`, {
+    const broker = await connectTo(uniqueName('hub'), {
       middleware: {
         publish: [
           async (ctx, next) => {
@@ -296,7 +287,6 @@ describe('memory transport: routing and delivery', () => {
         ],
       },
     });
-    brokers.push(broker);
     const q = queue(uniqueName('q'));
     const done = deferred<Message>();
     const consumer = broker.consumer({
