@@ -109,6 +109,12 @@ export function mediaType(contentType: string): string {
   return (contentType.split(';')[0] ?? '').trim().toLowerCase();
 }
 
+/** True for `application/json` and any `+json` media type (parameters and case ignored). */
+export function isJsonContentType(contentType: string): boolean {
+  const type = mediaType(contentType);
+  return type === JSON_CONTENT_TYPE || type.endsWith('+json');
+}
+
 /** Picks codecs by content type: built-ins (JSON, bytes, text) plus the ones given. */
 export class CodecRegistry {
   readonly #byType = new Map<string, Codec>();
@@ -129,7 +135,7 @@ export class CodecRegistry {
     const type = mediaType(contentType);
     const exact = this.#byType.get(type);
     if (exact !== undefined) return exact;
-    if (type.endsWith('+json')) return this.#byType.get(JSON_CONTENT_TYPE);
+    if (isJsonContentType(type)) return this.#byType.get(JSON_CONTENT_TYPE);
     if (type.startsWith('text/')) return this.#byType.get('text/plain');
     return undefined;
   }

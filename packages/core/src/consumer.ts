@@ -5,6 +5,8 @@ import type { CodecRegistry } from './codec.js';
 import type { ConsumeContext, ConsumeMiddleware, SubscriptionInfo } from './context.js';
 import { processDelivery } from './delivery.js';
 import type { LazyAbort } from './incoming.js';
+import { publishDeadlines } from './deadline.js';
+import { drain, within } from './timing.js';
 import { assertGroupName, deadLetterQueueName, queue, type Queue, type Topic } from './destination.js';
 import { ClosedError, ConfigurationError, ErrorCode, type FerryError, UnsupportedError } from './errors.js';
 import { type EventContract, type Infer, isEventContract } from './event.js';
@@ -127,6 +129,7 @@ export class FerryConsumer implements Consumer {
       deadLetter: queue(deadLetterName),
       retry,
       backoff: new ExponentialBackoff(retry),
+      deadlines: publishDeadlines(this.#deps.publishTimeout),
       handlerTimeoutMs: options.handlerTimeoutMs,
       decode: options.decode !== false,
       contract,
@@ -213,21 +216,12 @@ class FerrySubscription implements Subscription {
       const reason = new ClosedError('Consumer');
       this.abort.abort(reason);
       for (const abort of this.aborts) abort.abort(reason);
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<'timeout'>((resolve) => {
-        timer = setTimeout(() => resolve('timeout'), this.deps.closeTimeoutMs);
-      });
-      const drained = (async () => {
-        while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
-        return 'drained' as const;
-      })();
-      if ((await Promise.race([drained, timedOut])) === 'timeout') {
+      if (!(await within(drain(this.inFlight), this.deps.closeTimeoutMs))) {
         this.deps.logger.warn(
           { inFlight: this.inFlight.size, closeTimeoutMs: this.deps.closeTimeoutMs },
           'close timed out with handlers still running; their messages stay unacknowledged and will be redelivered',
         );
       }
-      clearTimeout(timer);
       this.onClosed();
     }
   }

@@ -1,3 +1,5 @@
+import { ErrorCode, PublishError } from './errors.js';
+
 /** Granularity of shared deadlines, ms: a timeout fires up to this much late. */
 const RESOLUTION_MS = 50;
 
@@ -21,7 +23,11 @@ export const DEADLINE_PASSED = Symbol('ferry.deadline');
 export class Deadlines {
   readonly #buckets = new Map<number, Bucket>();
 
-  constructor(readonly ms: number) {}
+  /** @param expired makes the rejection of an operation whose deadline passed (default {@link DEADLINE_PASSED}). */
+  constructor(
+    readonly ms: number,
+    private readonly expired: () => unknown = () => DEADLINE_PASSED,
+  ) {}
 
   /** Runs `operation` with the deadline's signal; rejects with {@link DEADLINE_PASSED} when it passes first. */
   async run<T>(operation: (signal: AbortSignal) => Promise<T>): Promise<T> {
@@ -32,6 +38,8 @@ export class Deadlines {
       const running = operation(bucket.controller.signal);
       running.catch(() => undefined); // after the deadline its late rejection is expected
       return await Promise.race([running, bucket.expired]);
+    } catch (error) {
+      throw error === DEADLINE_PASSED ? this.expired() : error;
     } finally {
       if (--bucket.pending === 0 && this.#buckets.get(key) === bucket) {
         clearTimeout(bucket.timer);
@@ -57,4 +65,16 @@ export class Deadlines {
     this.#buckets.set(key, bucket);
     return bucket;
   }
+}
+
+/** Deadlines for publishes to the broker: past `ms` they reject with `FERRY_PUBLISH_TIMEOUT`. @internal */
+export function publishDeadlines(ms: number): Deadlines {
+  return new Deadlines(
+    ms,
+    () =>
+      new PublishError(
+        ErrorCode.PUBLISH_TIMEOUT,
+        `The broker did not confirm the message within ${ms} ms (publishTimeout): it may be unreachable or applying back-pressure; the message may or may not have been taken, so publish again with the same id`,
+      ),
+  );
 }

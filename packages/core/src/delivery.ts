@@ -18,6 +18,8 @@ import { IncomingMessage, LazyAbort } from './incoming.js';
 import type { Backoff } from './backoff.js';
 import type { ResolvedRetry } from './options.js';
 import { exceedsSize } from './size.js';
+import type { Deadlines } from './deadline.js';
+import { within } from './timing.js';
 import type { Redactor } from './redact.js';
 import type { Delivery, Transport } from './transport.js';
 
@@ -32,7 +34,8 @@ export interface DeliveryDeps {
   readonly retry: ResolvedRetry;
   readonly backoff: Backoff;
   readonly maxMessageBytes: number;
-  readonly publishTimeout: number;
+  /** Bounds the dead-letter publish, as `publishTimeout` bounds a producer's. */
+  readonly deadlines: Deadlines;
   readonly handlerTimeoutMs: number | undefined;
   readonly decode: boolean;
   readonly contract: EventContract | undefined;
@@ -123,24 +126,15 @@ async function prepare(
 
 async function runWithTimeout(ms: number | undefined, abort: LazyAbort, run: () => Promise<void>): Promise<void> {
   if (ms === undefined) return run();
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const error = new FerryError(
-        ErrorCode.HANDLER_TIMEOUT,
-        `Handler did not finish within handlerTimeoutMs (${ms} ms); message.signal was aborted and the attempt counts as failed`,
-      );
-      abort.abort(error);
-      reject(error);
-    }, ms);
-  });
   const running = run();
   running.catch(() => undefined); // a late failure after the timeout is already accounted for
-  try {
-    await Promise.race([running, timedOut]);
-  } finally {
-    clearTimeout(timer);
-  }
+  if (await within(running, ms)) return;
+  const error = new FerryError(
+    ErrorCode.HANDLER_TIMEOUT,
+    `Handler did not finish within handlerTimeoutMs (${ms} ms); message.signal was aborted and the attempt counts as failed`,
+  );
+  abort.abort(error);
+  throw error;
 }
 
 async function settleFailure(
@@ -187,17 +181,9 @@ async function publishDeadLetter(
   headers[HEADER_DEAD_LETTER_ATTEMPTS] = String(attempt);
   headers[HEADER_DEAD_LETTER_ORIGIN] = originOf(deps.subscription.source, deps.subscription.group);
   headers[HEADER_DEAD_LETTER_TIME] = new Date().toISOString();
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), deps.publishTimeout);
-  try {
-    await deps.transport.publish(
-      deps.deadLetter,
-      { ...envelope, headers },
-      { signal: controller.signal, mandatory: false },
-    );
-  } finally {
-    clearTimeout(timer);
-  }
+  await deps.deadlines.run((signal) =>
+    deps.transport.publish(deps.deadLetter, { ...envelope, headers }, { signal, mandatory: false }),
+  );
 }
 
 /** Runs a settlement; when it fails the message is given back (never lost) and the error reported. */

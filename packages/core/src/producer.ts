@@ -11,7 +11,8 @@ import { compose } from './middleware/compose.js';
 import type { Redactor } from './redact.js';
 import type { Transport } from './transport.js';
 import { exceedsSize } from './size.js';
-import { DEADLINE_PASSED, Deadlines } from './deadline.js';
+import { type Deadlines, publishDeadlines } from './deadline.js';
+import { drain } from './timing.js';
 
 /** Publishes messages. Obtain one from `broker.producer()`. */
 export interface Producer {
@@ -53,7 +54,7 @@ export class FerryProducer implements Producer {
   constructor(deps: ProducerDeps) {
     this.#deps = deps;
     this.#middleware = [...deps.middleware];
-    this.#deadlines = new Deadlines(deps.publishTimeout);
+    this.#deadlines = publishDeadlines(deps.publishTimeout);
     this.#pipeline = compose(this.#middleware, (ctx) => this.#send(ctx));
   }
 
@@ -112,7 +113,7 @@ export class FerryProducer implements Producer {
   }
 
   async #send(ctx: PublishContext): Promise<void> {
-    const { codecs, maxMessageBytes, transport, publishTimeout } = this.#deps;
+    const { codecs, maxMessageBytes, transport } = this.#deps;
     assertApplicationHeaders(ctx.headers);
     const contract = contractOf(ctx.message);
     const data =
@@ -131,12 +132,6 @@ export class FerryProducer implements Producer {
     try {
       await this.#deadlines.run((signal) => transport.publish(ctx.destination, envelope, { signal, mandatory }));
     } catch (error) {
-      if (error === DEADLINE_PASSED) {
-        throw new PublishError(
-          ErrorCode.PUBLISH_TIMEOUT,
-          `The broker did not confirm the message within ${publishTimeout} ms (publishTimeout): it may be unreachable or applying back-pressure; the message may or may not have been taken, so publish again with the same id`,
-        );
-      }
       if (error instanceof FerryError) throw error;
       throw new PublishError(ErrorCode.PUBLISH_REJECTED, `Publish failed: ${String(error)}`, { cause: error });
     }
@@ -144,6 +139,6 @@ export class FerryProducer implements Producer {
 
   async close(): Promise<void> {
     this.#closed = true;
-    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+    await drain(this.#pending);
   }
 }

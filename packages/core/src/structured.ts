@@ -1,4 +1,4 @@
-import { jsonCodec, mediaType } from './codec.js';
+import { isJsonContentType, jsonCodec, mediaType } from './codec.js';
 import { SPEC_VERSION } from './envelope.js';
 import { DecodeError } from './errors.js';
 import { ENVELOPE_ATTRIBUTE_NAMES, type Envelope, type EnvelopeAttributes } from './message.js';
@@ -21,9 +21,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const encoder = new TextEncoder();
 
 function isJsonType(contentType: string | undefined): boolean {
-  if (contentType === undefined) return false;
-  const type = mediaType(contentType);
-  return type === 'application/json' || type.endsWith('+json');
+  return contentType !== undefined && isJsonContentType(contentType);
 }
 
 function isTextType(contentType: string | undefined): boolean {

@@ -68,8 +68,7 @@ export class MemoryHub {
         `No subscription receives topic "${destination.name}" (mandatory publish): subscribe first, or publish without { mandatory: true }`,
       );
     }
-    const full = targets.find((b) => b.queue.ready >= b.queue.maxLength);
-    if (full !== undefined) full.queue.enqueue(item); // throws FERRY_OVERFLOW before any copy is stored
+    for (const binding of targets) binding.queue.assertRoom(); // all or nothing: no copy before every queue has room
     for (const binding of targets) binding.queue.enqueue({ ...item });
   }
 

@@ -65,14 +65,19 @@ export class MemoryQueue {
 
   /** @throws PublishError `FERRY_OVERFLOW` when `maxLength` messages are waiting (and `force` is off). */
   enqueue(item: MemoryItem, force = false): void {
-    if (!force && this.#ready.length >= this.maxLength) {
+    if (!force) this.assertRoom();
+    this.#ready.push(item);
+    this.#schedule();
+  }
+
+  /** @throws PublishError `FERRY_OVERFLOW` when `maxLength` messages are waiting. */
+  assertRoom(): void {
+    if (this.#ready.length >= this.maxLength) {
       throw new PublishError(
         ErrorCode.OVERFLOW,
         `Memory queue "${this.name}" holds its maximum of ${this.maxLength} messages: consume faster or raise maxQueueLength`,
       );
     }
-    this.#ready.push(item);
-    this.#schedule();
   }
 
   addConsumer(consumer: MemoryConsumer): void {
