@@ -9,8 +9,13 @@ export interface Capabilities {
   readonly groups: boolean;
   /** Topic subscriptions accept `*` and `#` patterns. */
   readonly wildcards: boolean;
-  /** A queue keeps messages published while no consumer runs and delivers them later. */
+  /** A queue keeps messages published before any consumer ever subscribed to it and delivers them later. */
   readonly durableQueues: boolean;
+  /**
+   * Once subscribed, a queue or a topic group keeps receiving messages while all its consumers are away
+   * (closed, crashed, disconnected) and delivers them when one comes back. (MQTT: persistent sessions.)
+   */
+  readonly durableSubscriptions: boolean;
   /** One publisher, one consumer with concurrency 1: messages arrive in publish order. */
   readonly orderedDelivery: boolean;
   /** A redelivered message is flagged `redelivered` by the broker. */

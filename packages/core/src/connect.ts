@@ -51,6 +51,15 @@ export async function connect(url?: string, options: ConnectOptions = {}): Promi
   if (requested !== undefined && (!Number.isInteger(requested) || requested < 1)) {
     throw new ConfigurationError(`maxMessageBytes must be an integer >= 1, got ${String(requested)}`);
   }
+  const connectionName = options.connectionName;
+  if (
+    connectionName !== undefined &&
+    (typeof connectionName !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(connectionName))
+  ) {
+    throw new ConfigurationError(
+      `connectionName must be 1-200 visible ASCII characters without spaces, got ${JSON.stringify(connectionName)}`,
+    );
+  }
   // Everything that can be checked is checked before a connection exists, so a bad option leaks no socket.
   const codecs = new CodecRegistry(options.codecs, jsonCodec(options.json));
   const source = options.source ?? defaultSource();
@@ -63,6 +72,7 @@ export async function connect(url?: string, options: ConnectOptions = {}): Promi
       redactor,
       reconnect: new ExponentialBackoff({ initialDelayMs: 100, maxDelayMs: 10_000, ...options.reconnect }),
       maxMessageBytes: requested ?? DEFAULT_MAX_MESSAGE_BYTES,
+      ...(connectionName === undefined ? {} : { connectionName }),
     });
   } catch (error) {
     const wrapped =

@@ -116,7 +116,7 @@ async function prepare(
       data,
       headers: Object.freeze(applicationHeaders(envelope.headers)),
       attempt,
-      redelivered: delivery.redelivered,
+      redelivered: delivery.redelivered || attempt > 1,
       destination: delivery.destination,
     },
     abort,

@@ -40,7 +40,7 @@ export interface Message<T = unknown> {
   readonly headers: Headers;
   /** 1 on first delivery, incremented by each retry (and by broker redeliveries where counted). */
   readonly attempt: number;
-  /** The broker flagged this delivery as a redelivery (a previous delivery was not acknowledged). */
+  /** This message was delivered before: the broker flagged a redelivery (a previous delivery was not acknowledged), or this is a retry (`attempt > 1`). */
   readonly redelivered: boolean;
   /** Where it came from: the queue, or the topic with the concrete key it was published to. */
   readonly destination: Destination;

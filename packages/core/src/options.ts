@@ -23,6 +23,11 @@ export interface RetryOptions extends BackoffOptions {
 export interface ConnectOptions extends TransportConnectOptions {
   /** CloudEvents `source` of published messages. Default `FERRY_SOURCE`, else the main script's name. */
   readonly source?: string;
+  /**
+   * A name for this connection, shown by the broker's tools (AMQP `connection_name`, the MQTT client id's
+   * prefix) and used by `memoryHub(name).dropConnections()` / `stop()` / `start()` to pick connections.
+   */
+  readonly connectionName?: string;
   /** How long a publish may wait (outage, back-pressure, confirm) before a `PublishError` (`FERRY_PUBLISH_TIMEOUT`), ms. Default 30000. */
   readonly publishTimeout?: number;
   /** Largest encoded message (body plus headers) published or consumed, bytes. Default: the transport's limit, at most 16 MiB. */

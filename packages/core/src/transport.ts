@@ -47,6 +47,8 @@ export interface TransportContext {
   readonly reconnect: Backoff;
   /** Largest message accepted, bytes. */
   readonly maxMessageBytes: number;
+  /** `ConnectOptions.connectionName`, checked: name the connection after it where the protocol can. */
+  readonly connectionName?: string;
 }
 
 /** Creates a connected transport. @throws ConnectionError, ConfigurationError */

@@ -8,8 +8,12 @@ export const DEFAULT_MAX_QUEUE_LENGTH = 100_000;
 
 /** Something a hub can cut, the way a broker drops connections. @internal */
 export interface MemoryConnection {
-  /** Drop the connection now and come back after `downMs`. */
-  simulateDrop(downMs: number): void;
+  /** `ConnectOptions.connectionName`, if any. */
+  readonly connectionName: string | undefined;
+  /** Drop the connection now and come back after `downMs`, or at `simulateReturn()` when `undefined`. */
+  simulateDrop(downMs: number | undefined): void;
+  /** Come back after a drop. */
+  simulateReturn(): void;
 }
 
 /** Statistics of one memory queue. */
@@ -27,6 +31,7 @@ export class MemoryHub {
   readonly #queues = new Map<string, MemoryQueue>();
   readonly #bindings = new Map<string, { readonly pattern: string; readonly queue: MemoryQueue }>();
   readonly #connections = new Set<MemoryConnection>();
+  #stopped = false;
 
   constructor(readonly name: string) {}
 
@@ -86,18 +91,45 @@ export class MemoryHub {
   }
 
   /**
-   * Fault injection: drops every connection attached to this hub, as a broker restart would. Unacked
-   * messages are requeued with the redelivered flag; brokers report `disconnected`, publishes wait, and
-   * after `downMs` they reconnect and resume their subscriptions.
+   * Fault injection: drops every connection attached to this hub (or only those connected with
+   * `ConnectOptions.connectionName === connectionName`), as a broker restart would. Unacked messages are
+   * requeued with the redelivered flag; brokers report `disconnected`, publishes wait, and after `downMs`
+   * they reconnect and resume their subscriptions.
    */
-  dropConnections(downMs = 50): void {
-    for (const connection of [...this.#connections]) connection.simulateDrop(downMs);
+  dropConnections(downMs = 50, connectionName?: string): void {
+    for (const connection of this.#select(connectionName)) connection.simulateDrop(downMs);
+  }
+
+  /**
+   * Fault injection: the broker goes away until `start()`. Every connection (or only the named one)
+   * drops as in `dropConnections()` and stays down; without a name, brokers that connect meanwhile start
+   * down too. Publishes wait up to their `publishTimeout`.
+   */
+  stop(connectionName?: string): void {
+    if (connectionName === undefined) this.#stopped = true;
+    for (const connection of this.#select(connectionName)) connection.simulateDrop(undefined);
+  }
+
+  /** Ends a `stop()`: the connections come back and resume their subscriptions; waiting publishes go out. */
+  start(connectionName?: string): void {
+    if (connectionName === undefined) this.#stopped = false;
+    for (const connection of this.#select(connectionName)) connection.simulateReturn();
+  }
+
+  /** True between `stop()` and `start()`. */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  #select(connectionName: string | undefined): MemoryConnection[] {
+    return [...this.#connections].filter((c) => connectionName === undefined || c.connectionName === connectionName);
   }
 
   /** @internal */
   attach(connection: MemoryConnection): void {
     this.#connections.add(connection);
     if (this.#connections.size === 1) for (const queue of this.#queues.values()) queue.holdProcess(true);
+    if (this.#stopped) connection.simulateDrop(undefined);
   }
 
   /** @internal */

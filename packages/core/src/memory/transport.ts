@@ -22,6 +22,7 @@ export const MEMORY_CAPABILITIES: Capabilities = Object.freeze({
   groups: true,
   wildcards: true,
   durableQueues: true,
+  durableSubscriptions: true,
   orderedDelivery: true,
   redeliveryFlag: true,
   deliveryCount: true,
@@ -53,10 +54,14 @@ export class MemoryTransport extends Emitter<TransportEvents> implements Transpo
   #status: HealthStatus = 'up';
   #reconnected: { promise: Promise<void>; resolve: () => void } | undefined;
 
-  constructor(hub: MemoryHub, maxQueueLength: number) {
+  /** `ConnectOptions.connectionName`: lets `hub.dropConnections()`, `stop()` and `start()` pick this connection. */
+  readonly connectionName: string | undefined;
+
+  constructor(hub: MemoryHub, maxQueueLength: number, connectionName?: string) {
     super();
     this.hub = hub;
     this.#maxQueueLength = maxQueueLength;
+    this.connectionName = connectionName;
     hub.attach(this);
   }
 
@@ -109,7 +114,7 @@ export class MemoryTransport extends Emitter<TransportEvents> implements Transpo
     });
   }
 
-  simulateDrop(downMs: number): void {
+  simulateDrop(downMs: number | undefined): void {
     if (this.#status !== 'up') return;
     this.#status = 'reconnecting';
     let resolve = (): void => undefined;
@@ -120,14 +125,16 @@ export class MemoryTransport extends Emitter<TransportEvents> implements Transpo
       subscription.queue.removeConsumer(subscription.consumerId);
     }
     this.emit('disconnected', new ConnectionError('Memory hub dropped the connection (fault injection)'));
-    this.emit('reconnecting', 1, downMs);
-    setTimeout(() => {
-      if (this.#status !== 'reconnecting') return;
-      this.#status = 'up';
-      for (const subscription of this.#subscriptions) this.#attach(subscription);
-      resolve();
-      this.emit('connected');
-    }, downMs).unref();
+    this.emit('reconnecting', 1, downMs ?? 0);
+    if (downMs !== undefined) setTimeout(() => this.simulateReturn(), downMs).unref();
+  }
+
+  simulateReturn(): void {
+    if (this.#status !== 'reconnecting') return;
+    this.#status = 'up';
+    for (const subscription of this.#subscriptions) this.#attach(subscription);
+    this.#reconnected?.resolve();
+    this.emit('connected');
   }
 
   close(): Promise<void> {
@@ -176,5 +183,5 @@ export function createMemoryTransport(context: TransportContext): Promise<Transp
   if (!Number.isInteger(maxQueueLength) || maxQueueLength < 1) {
     throw new ConfigurationError(`memory:// maxQueueLength must be an integer >= 1, got "${raw}"`);
   }
-  return Promise.resolve(new MemoryTransport(memoryHub(hubName), maxQueueLength));
+  return Promise.resolve(new MemoryTransport(memoryHub(hubName), maxQueueLength, context.connectionName));
 }
