@@ -62,6 +62,8 @@ export class FerryConsumer implements Consumer {
   readonly #deps: ConsumerDeps;
   readonly #middleware: ConsumeMiddleware[];
   readonly #subscriptions = new Set<FerrySubscription>();
+  /** Subscribes still talking to the broker: `close()` waits for them, so no subscription outlives it. */
+  readonly #pending = new Set<Promise<unknown>>();
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -89,7 +91,11 @@ export class FerryConsumer implements Consumer {
       const handler = (contract === undefined ? second : third) as Handler<unknown>;
       const options = ((contract === undefined ? third : fourth) ?? {}) as SubscribeOptions;
       if (typeof handler !== 'function') throw new ConfigurationError('subscribe() needs a handler function');
-      return this.#subscribe(from, contract, handler, options).catch((error: unknown) => {
+      const subscribing = this.#subscribe(from, contract, handler, options);
+      this.#pending.add(subscribing);
+      const forget = (): void => void this.#pending.delete(subscribing);
+      subscribing.then(forget, forget);
+      return subscribing.catch((error: unknown) => {
         throw this.#deps.redactor.error(error);
       });
     } catch (error) {
@@ -155,7 +161,10 @@ export class FerryConsumer implements Consumer {
       () => this.#subscriptions.delete(subscription),
     );
     this.#subscriptions.add(subscription);
-    if (this.#closed) await subscription.close();
+    if (this.#closed) {
+      await subscription.close();
+      throw new ClosedError('Consumer');
+    }
     return subscription;
   }
 
@@ -187,7 +196,10 @@ export class FerryConsumer implements Consumer {
 
   close(): Promise<void> {
     this.#closed = true;
-    this.#closing ??= Promise.all([...this.#subscriptions].map((s) => s.close())).then(() => undefined);
+    this.#closing ??= (async () => {
+      await Promise.allSettled([...this.#pending]);
+      await Promise.all([...this.#subscriptions].map((s) => s.close()));
+    })();
     return this.#closing;
   }
 }

@@ -91,7 +91,7 @@ export { silentLogger } from './logger.js';
 export { Redactor, REDACTED } from './redact.js';
 export { memoryHub, deleteMemoryHub, MemoryHub, DEFAULT_MAX_QUEUE_LENGTH } from './memory/hub.js';
 export type { MemoryQueueStats } from './memory/hub.js';
-export { MEMORY_CAPABILITIES } from './memory/transport.js';
+export { MEMORY_CAPABILITIES, createMemoryTransport } from './memory/transport.js';
 
 // The transport SPI, for transport packages.
 export type {

@@ -36,7 +36,7 @@ export interface Message<T = unknown> {
   /** Ordering key (CloudEvents `partitionkey`). */
   readonly key?: string;
   readonly data: T;
-  /** Application headers; Ferry's and the protocol's control headers are not included. */
+  /** Application headers. Ferry's and the protocol's control headers are not included, except the `ferry-dead-letter-*` ones a dead letter carries (anyone can publish those: trust them only on a dead-letter queue). */
   readonly headers: Headers;
   /** 1 on first delivery, incremented by each retry (and by broker redeliveries where counted). */
   readonly attempt: number;

@@ -80,3 +80,27 @@ describe('memory hub fault injection: stop/start and named connections', () => {
     });
   });
 });
+
+describe('consumer close racing a subscribe', () => {
+  it('close() waits for a subscribe still in progress; that subscribe rejects with ClosedError and delivers nothing', async () => {
+    const hub = uniqueName('hub');
+    const broker = await open(hub);
+    const q = queue(uniqueName('q'));
+    const consumer = broker.consumer();
+    const got: unknown[] = [];
+    const order: string[] = [];
+    const subscribing = consumer
+      .subscribe(q, (m) => void got.push(m.data))
+      .then(
+        () => order.push('subscribe resolved'),
+        (error: unknown) => order.push(`subscribe rejected ${(error as { code?: string }).code}`),
+      );
+    await consumer.close();
+    order.push('close resolved');
+    await subscribing;
+    expect(order).toEqual([`subscribe rejected ${ErrorCode.CLOSED}`, 'close resolved']);
+    await broker.producer().publish(q, { type: 't', data: 1 });
+    expect(memoryHub(hub).stats(q.name)).toMatchObject({ ready: 1, consumers: 0 });
+    expect(got).toEqual([]);
+  });
+});
