@@ -1,0 +1,489 @@
+import {
+  type Broker,
+  ErrorCode,
+  FerryError,
+  type Message,
+  type OutgoingMessage,
+  type Producer,
+  PublishError,
+  type Queue,
+  REDACTED,
+  type Topic,
+} from '@ferry/core';
+import { expect } from 'vitest';
+import { deferred, type Deferred, inParallel, observeFor, rejection, Tally } from '../helpers.js';
+import type { CaseContext, ConformanceCase } from '../types.js';
+import { busy, idsOf, numbered, publishAll, TEST_TYPE } from './common.js';
+
+/** Publishes with up to 5 tries on a typed failure, keeping the id (as Watermill's publishWithRetry). */
+async function publishWithRetry(producer: Producer, to: Queue | Topic, message: OutgoingMessage): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await producer.publish(to, message);
+      return;
+    } catch (error) {
+      if (!(error instanceof FerryError) || attempt >= 5) throw error;
+    }
+  }
+}
+
+/** Resolves when `broker` reports a status other than `up`. */
+function whenDown(ctx: CaseContext, broker: Broker, what: string): Promise<void> {
+  return ctx.waitFor(() => broker.health().status !== 'up', `${what} to notice the outage`);
+}
+
+function whenUp(ctx: CaseContext, broker: Broker, what: string): Promise<void> {
+  return ctx.waitFor(() => broker.health().status === 'up', `${what} to reconnect`);
+}
+
+async function queueKeepsWhileNobodySubscribed(ctx: CaseContext): Promise<void> {
+  const q = ctx.queue('kept');
+  const messages = numbered(ctx.count(50, 500));
+  const publisher = await ctx.connect();
+  await publishAll(publisher.producer(), q, messages, 10);
+  const later = await ctx.connect();
+  const tally = new Tally();
+  await later.consumer().subscribe(q, (m) => tally.add(m.id, m.redelivered), { concurrency: 10 });
+  await ctx.waitFor(() => tally.hasAll(idsOf(messages)), 'every message kept for the later consumer');
+  expect(tally.duplicates).toBe(0);
+}
+
+async function queueKeepsWhileConsumerAway(ctx: CaseContext): Promise<void> {
+  const q = ctx.queue('away');
+  const first = await ctx.connect();
+  const before = numbered(5);
+  const tally = new Tally();
+  await first.consumer().subscribe(q, (m) => tally.add(m.id));
+  const publisher = await ctx.connect();
+  const producer = publisher.producer();
+  await publishAll(producer, q, before);
+  await ctx.waitFor(() => tally.hasAll(idsOf(before)), 'the first consumer to be receiving');
+  await first.close();
+  const meanwhile = numbered(ctx.count(50, 500));
+  await publishAll(producer, q, meanwhile, 10);
+  const back = await ctx.connect();
+  const after = new Tally();
+  await back.consumer().subscribe(q, (m) => after.add(m.id), { concurrency: 10 });
+  await ctx.waitFor(() => after.hasAll(idsOf(meanwhile)), 'what was published while the consumer was away');
+  expect(after.unexpected(idsOf(meanwhile))).toEqual([]);
+  expect(after.duplicates).toBe(0);
+}
+
+async function groupKeepsWhileAway(ctx: CaseContext): Promise<void> {
+  const t = ctx.topic(`${ctx.topicBase('away')}.event`);
+  const away = ctx.group('away');
+  const present = ctx.group('present');
+  const first = await ctx.connect();
+  const stayer = await ctx.connect();
+  const warmup = numbered(3);
+  const firstTally = new Tally();
+  const stayTally = new Tally();
+  await first.consumer().subscribe(t, (m) => firstTally.add(m.id), { group: away });
+  await stayer.consumer().subscribe(t, (m) => stayTally.add(m.id), { group: present });
+  const publisher = await ctx.connect();
+  const producer = publisher.producer();
+  await publishAll(producer, t, warmup);
+  await ctx.waitFor(() => firstTally.hasAll(idsOf(warmup)), 'the group to be receiving');
+  await first.close();
+  const meanwhile = numbered(ctx.count(50, 500));
+  await publishAll(producer, t, meanwhile, 10);
+  const back = await ctx.connect();
+  const after = new Tally();
+  await back.consumer().subscribe(t, (m) => after.add(m.id), { group: away, concurrency: 10 });
+  await ctx.waitFor(() => after.hasAll(idsOf(meanwhile)), 'what the group missed while away');
+  await ctx.waitFor(() => stayTally.hasAll(idsOf(meanwhile)), 'the other group to get everything too');
+  expect(after.unexpected(idsOf(meanwhile))).toEqual([]);
+  expect(after.duplicates).toBe(0);
+  expect(stayTally.duplicates).toBe(0);
+}
+
+async function connectionDiesMidHandler(ctx: CaseContext): Promise<void> {
+  const q = ctx.queue('crash');
+  const a = await ctx.isolated();
+  const b = await ctx.connect();
+  const held = deferred();
+  const byA: Message[] = [];
+  const byB: Message[] = [];
+  await a.broker.consumer().subscribe(q, async (m) => {
+    byA.push(m);
+    await held.promise;
+  });
+  const producer = b.producer();
+  await producer.publish(q, { type: TEST_TYPE, id: `crash-${q.name}`, data: 'held' });
+  await ctx.waitFor(() => byA.length === 1, 'consumer A to start on the message');
+  await b.consumer().subscribe(q, (m) => void byB.push(m));
+  try {
+    await a.disconnect();
+    await ctx.waitFor(() => byB.some((m) => m.id === byA[0]!.id), 'the unacked message to reach consumer B');
+    const redelivery = byB.find((m) => m.id === byA[0]!.id)!;
+    expect(redelivery.data).toBe('held');
+    if (ctx.capabilities.redeliveryFlag) expect(redelivery.redelivered).toBe(true);
+    if (ctx.capabilities.deliveryCount) expect(redelivery.attempt).toBe(2);
+  } finally {
+    // A's handler finishes late: its acknowledgement belongs to a dead connection and must not touch anything else.
+    held.resolve();
+  }
+  await a.reconnect();
+  await whenUp(ctx, a.broker, 'consumer A');
+  const after = numbered(ctx.count(20, 100));
+  await publishAll(producer, q, after, 5);
+  await ctx.waitFor(
+    () => after.every((m) => byA.some((x) => x.id === m.id) || byB.some((x) => x.id === m.id)),
+    'every later message on either consumer',
+  );
+  const later = [...byA, ...byB].filter((m) => idsOf(after).has(m.id));
+  expect(later, 'each later message exactly once').toHaveLength(after.length);
+}
+
+async function gracefulClose(ctx: CaseContext): Promise<void> {
+  const q = ctx.queue('graceful');
+  const broker = await ctx.connect();
+  const holds: Deferred<void>[] = [];
+  const started: string[] = [];
+  const finished: string[] = [];
+  const consumer = broker.consumer();
+  await consumer.subscribe(
+    q,
+    async (m) => {
+      started.push(m.id);
+      const hold = deferred();
+      holds.push(hold);
+      await hold.promise;
+      finished.push(m.id);
+    },
+    { concurrency: 2 },
+  );
+  const messages = numbered(10);
+  const publisher = await ctx.connect();
+  await publishAll(publisher.producer(), q, messages);
+  await ctx.waitFor(() => started.length === 2, 'two handlers in flight');
+  let closed = false;
+  const closing = consumer.close().then(() => (closed = true));
+  await observeFor(ctx.quietMs);
+  expect(closed, 'close() must wait for the in-flight handlers').toBe(false);
+  expect(started).toHaveLength(2);
+  for (const hold of holds) hold.resolve();
+  await closing;
+  expect(finished.sort()).toEqual([...started].sort());
+  // The two handled ones were acked; the other eight wait for the next consumer.
+  const next = await ctx.connect();
+  const tally = new Tally();
+  await next.consumer().subscribe(q, (m) => tally.add(m.id));
+  const rest = new Set([...idsOf(messages)].filter((id) => !started.includes(id)));
+  await ctx.waitFor(() => tally.hasAll(rest), 'the undelivered messages for the next consumer');
+  await observeFor(ctx.quietMs);
+  expect(tally.unexpected(rest)).toEqual([]);
+  expect(tally.duplicates).toBe(0);
+}
+
+async function subscriptionClose(ctx: CaseContext): Promise<void> {
+  const broker = await ctx.connect();
+  const consumer = broker.consumer();
+  const closedQueue = ctx.queue('closed-sub');
+  const liveQueue = ctx.queue('live-sub');
+  const onClosed: string[] = [];
+  const onLive = new Tally();
+  const closedSub = await consumer.subscribe(closedQueue, (m) => void onClosed.push(m.id));
+  await consumer.subscribe(liveQueue, (m) => onLive.add(m.id));
+  await closedSub.close();
+  await closedSub.close();
+  const producer = broker.producer();
+  const toClosed = numbered(5);
+  const toLive = numbered(ctx.count(20, 100));
+  await publishAll(producer, closedQueue, toClosed);
+  await publishAll(producer, liveQueue, toLive);
+  await ctx.waitFor(() => onLive.hasAll(idsOf(toLive)), 'the other subscription to go on');
+  await observeFor(ctx.quietMs);
+  expect(onClosed).toEqual([]);
+  if (ctx.capabilities.durableSubscriptions) {
+    const later = new Tally();
+    await consumer.subscribe(closedQueue, (m) => later.add(m.id));
+    await ctx.waitFor(() => later.hasAll(idsOf(toClosed)), 'the closed subscription’s messages for a later one');
+  }
+}
+
+async function publishAcceptedSurvivesDrop(ctx: CaseContext): Promise<void> {
+  const q = ctx.queue('accepted');
+  const publisher = await ctx.connect();
+  const messages = numbered(ctx.count(50, 1000));
+  await publishAll(publisher.producer(), q, messages, 10);
+  await ctx.faults.dropConnections!();
+  const consumer = await ctx.connect();
+  const tally = new Tally();
+  await consumer.consumer().subscribe(q, (m) => tally.add(m.id, m.redelivered), { concurrency: 10 });
+  await ctx.waitFor(() => tally.hasAll(idsOf(messages)), 'every accepted publish after the connections dropped');
+}
+
+/** Publishes `messages` from `publishers` parallel publishers with retry, calling `fault` at 1/3 and 1/2 of them. */
+async function publishThroughFaults(
+  ctx: CaseContext,
+  fault: () => Promise<void>,
+  label: string,
+): Promise<{ resolved: Set<string>; queueTally: Tally; groupTally: Tally }> {
+  const q = ctx.queue(label);
+  const t = ctx.topic(`${ctx.topicBase(label)}.event`);
+  const group = ctx.group('faults');
+  const consumer = await ctx.connect();
+  const queueTally = new Tally();
+  const groupTally = new Tally();
+  const flagged = (m: Message): boolean => m.redelivered || m.attempt > 1;
+  await consumer.consumer().subscribe(q, (m) => queueTally.add(m.id, flagged(m)), { concurrency: 20 });
+  await consumer.consumer().subscribe(t, (m) => groupTally.add(m.id, flagged(m)), { group, concurrency: 20 });
+  const publisher = await ctx.connect();
+  const producer = publisher.producer();
+  const messages = numbered(ctx.count(300, 10_000));
+  const resolved = new Set<string>();
+  const marks = new Set([Math.floor(messages.length / 3), Math.floor(messages.length / 2)]);
+  const faults: Promise<void>[] = [];
+  await inParallel(messages.length, ctx.count(10, 100), async (i) => {
+    if (marks.has(i)) faults.push(fault());
+    const m = messages[i]!;
+    await publishWithRetry(producer, i % 2 === 0 ? q : t, m);
+    resolved.add(m.id!);
+    await busy(1);
+  });
+  await Promise.all(faults);
+  return { resolved, queueTally, groupTally };
+}
+
+async function survivesFaults(ctx: CaseContext, fault: () => Promise<void>, label: string): Promise<void> {
+  const started = Date.now();
+  const { resolved, queueTally, groupTally } = await publishThroughFaults(ctx, fault, label);
+  const received = (): number => [...resolved].filter((id) => queueTally.count(id) + groupTally.count(id) > 0).length;
+  await ctx.waitFor(
+    () => received() === resolved.size,
+    `every resolved publish after the faults (missing ${[...resolved]
+      .filter((id) => queueTally.count(id) + groupTally.count(id) === 0)
+      .slice(0, 5)
+      .join(', ')})`,
+  );
+  const all = new Set(resolved);
+  expect(queueTally.unexpected(all)).toEqual([]);
+  expect(groupTally.unexpected(all)).toEqual([]);
+  const duplicates = queueTally.duplicates + groupTally.duplicates;
+  const unflagged = queueTally.unflaggedDuplicates + groupTally.unflaggedDuplicates;
+  ctx.note(
+    `${resolved.size} messages in ${Date.now() - started} ms; ${duplicates} duplicates (${unflagged} not flagged redelivered, each with an id already delivered)`,
+  );
+}
+
+/** How long a restart keeps the broker down, ms: long enough for every client to notice and queue up work. */
+const RESTART_DOWNTIME_MS = 250;
+
+async function restart(ctx: CaseContext): Promise<void> {
+  await ctx.faults.stopBroker!();
+  try {
+    await observeFor(RESTART_DOWNTIME_MS);
+  } finally {
+    await ctx.faults.startBroker!();
+  }
+}
+
+async function publishDuringOutage(ctx: CaseContext): Promise<void> {
+  const q = ctx.queue('outage');
+  const consumerBroker = await ctx.connect();
+  const tally = new Tally();
+  await consumerBroker.consumer().subscribe(q, (m) => tally.add(m.id, m.redelivered), { concurrency: 5 });
+  const publishTimeout = 1_000 * ctx.profile.timeoutFactor;
+  const broker = await ctx.connect({ publishTimeout });
+  await ctx.faults.stopBroker!();
+  try {
+    await whenDown(ctx, broker, 'the producer');
+    // Times out with a typed error within publishTimeout (plus slack), never hangs.
+    const started = Date.now();
+    const error = await rejection(broker.producer().publish(q, { type: TEST_TYPE, id: `timeout-${q.name}`, data: 0 }));
+    const waited = Date.now() - started;
+    expect(error).toBeInstanceOf(PublishError);
+    expect(error).toMatchObject({ code: ErrorCode.PUBLISH_TIMEOUT });
+    expect(waited).toBeGreaterThanOrEqual(publishTimeout - 50);
+    expect(waited).toBeLessThan(publishTimeout + 2_000 * ctx.profile.timeoutFactor);
+    ctx.note(`a publish during the outage failed after ${waited} ms (publishTimeout ${publishTimeout} ms)`);
+    // The buffer is bounded: past maxPendingPublishes a publish fails at once with FERRY_OVERFLOW.
+    const bounded = broker.producer({ maxPendingPublishes: 5, publishTimeout: 60_000 });
+    const waiting = numbered(5);
+    const pending = waiting.map((m) => bounded.publish(q, m));
+    const overflow = await rejection(bounded.publish(q, { type: TEST_TYPE, data: 'sixth' }));
+    expect(overflow).toMatchObject({ code: ErrorCode.OVERFLOW });
+    let settled = 0;
+    for (const p of pending)
+      void p.then(
+        () => settled++,
+        () => settled++,
+      );
+    await observeFor(ctx.quietMs);
+    expect(settled, 'publishes must wait while the broker is down, not resolve').toBe(0);
+    await ctx.faults.startBroker!();
+    await Promise.all(pending);
+    await ctx.waitFor(() => tally.hasAll(idsOf(waiting)), 'the publishes buffered during the outage');
+    expect(tally.count(`timeout-${q.name}`), 'a publish that failed is not delivered behind the caller’s back').toBe(0);
+  } finally {
+    await ctx.faults.startBroker!();
+  }
+}
+
+async function subscriptionsBeforeBufferedPublishes(ctx: CaseContext): Promise<void> {
+  const broker = await ctx.connect({ publishTimeout: 60_000 });
+  const t = ctx.topic(`${ctx.topicBase('restore')}.event`);
+  const q = ctx.queue('restore');
+  const group = ctx.group('restore');
+  const privateTally = new Tally();
+  const groupTally = new Tally();
+  const queueTally = new Tally();
+  const consumer = broker.consumer();
+  await consumer.subscribe(t, (m) => privateTally.add(m.id));
+  await consumer.subscribe(t, (m) => groupTally.add(m.id), { group });
+  await consumer.subscribe(q, (m) => queueTally.add(m.id));
+  await ctx.faults.stopBroker!();
+  let pending: Promise<void>[] | undefined;
+  const toTopic = numbered(ctx.count(20, 200));
+  const toQueue = numbered(ctx.count(20, 200));
+  try {
+    await whenDown(ctx, broker, 'the broker');
+    const producer = broker.producer();
+    pending = [...toTopic.map((m) => producer.publish(t, m)), ...toQueue.map((m) => producer.publish(q, m))];
+  } finally {
+    await ctx.faults.startBroker!();
+  }
+  await Promise.all(pending ?? []);
+  await ctx.waitFor(
+    () => privateTally.hasAll(idsOf(toTopic)) && groupTally.hasAll(idsOf(toTopic)) && queueTally.hasAll(idsOf(toQueue)),
+    `the buffered publishes on every restored subscription (private missing ${privateTally.missing(idsOf(toTopic), 3).join(', ')})`,
+  );
+}
+
+async function healthFollowsState(ctx: CaseContext): Promise<void> {
+  const broker = await ctx.connect();
+  const health = broker.health();
+  expect(health.status).toBe('up');
+  expect(health.transport).toBe(broker.transport);
+  expect(Number.isNaN(Date.parse(health.since))).toBe(false);
+  const credentials = /\/\/[^/@]*:([^/@]*)@/.exec(health.url);
+  if (credentials !== null) expect(decodeURIComponent(credentials[1]!)).toBe(REDACTED);
+  const events: string[] = [];
+  const statusAt: Record<string, string> = {};
+  broker.on('disconnected', (error) => {
+    events.push('disconnected');
+    statusAt['disconnected'] = broker.health().status;
+    expect(error).toBeInstanceOf(FerryError);
+  });
+  broker.on('reconnecting', (attempt, delayMs) => {
+    events.push('reconnecting');
+    expect(attempt).toBeGreaterThanOrEqual(1);
+    expect(delayMs).toBeGreaterThanOrEqual(0);
+  });
+  broker.on('connected', () => {
+    events.push('connected');
+    statusAt['connected'] = broker.health().status;
+  });
+  await ctx.faults.dropConnections!();
+  await ctx.waitFor(() => events.includes('connected'), 'the connected event after the drop');
+  expect(events[0]).toBe('disconnected');
+  expect(events.at(-1)).toBe('connected');
+  expect(events.slice(1, -1).every((e) => e === 'reconnecting')).toBe(true);
+  expect(statusAt).toEqual({ disconnected: 'reconnecting', connected: 'up' });
+  expect(broker.health().status).toBe('up');
+  expect(broker.health().lastError?.code).toMatch(/^FERRY_/);
+  if (ctx.faults.stopBroker !== undefined && ctx.faults.startBroker !== undefined) {
+    await ctx.faults.stopBroker();
+    try {
+      await whenDown(ctx, broker, 'health()');
+      await observeFor(ctx.quietMs);
+      expect(broker.health().status).toBe('reconnecting');
+    } finally {
+      await ctx.faults.startBroker();
+    }
+    await whenUp(ctx, broker, 'health()');
+  }
+  await broker.close();
+  expect(broker.health().status).toBe('down');
+}
+
+/** Cases 11, 18, 20, 21d, 22, 23 and 25: durability, crashes, closing, outages and health. */
+export const LIFECYCLE_CASES: readonly ConformanceCase[] = [
+  {
+    id: '11a',
+    title: 'durability: messages published to a queue nobody ever subscribed to reach a later consumer',
+    requires: ['durableQueues'],
+    run: queueKeepsWhileNobodySubscribed,
+  },
+  {
+    id: '11b',
+    title: 'durability: a queue whose consumer went away keeps what is published meanwhile for the next one',
+    requires: ['durableSubscriptions'],
+    run: queueKeepsWhileConsumerAway,
+  },
+  {
+    id: '11c',
+    title: 'durability: a group whose consumer went away receives what was published meanwhile when it comes back',
+    requires: ['groups', 'durableSubscriptions'],
+    run: groupKeepsWhileAway,
+  },
+  {
+    id: '18',
+    title:
+      'a consumer whose connection dies mid-handler: its unacked message goes to another consumer; the late ack harms nothing',
+    requires: ['competingConsumers'],
+    hooks: ['isolated'],
+    run: connectionDiesMidHandler,
+  },
+  {
+    id: '20a',
+    title:
+      'graceful close: in-flight handlers finish and are acked, nothing more is delivered, undelivered messages stay for the next consumer',
+    requires: ['durableSubscriptions'],
+    run: gracefulClose,
+  },
+  {
+    id: '20b',
+    title: "a subscription's close() stops deliveries to it while other subscriptions on the same consumer go on",
+    run: subscriptionClose,
+  },
+  {
+    id: '21d',
+    title:
+      'producers: publish resolves only once the broker accepted: every resolved publish survives a connection drop',
+    requires: ['durableQueues'],
+    hooks: ['dropConnections'],
+    exclusive: true,
+    run: publishAcceptedSurvivesDrop,
+  },
+  {
+    id: '22a',
+    title:
+      'connections dropped at 1/3 and 1/2 of a run from parallel publishers: everything resolved is delivered, duplicates carry a delivered id',
+    hooks: ['dropConnections'],
+    exclusive: true,
+    run: (ctx) => survivesFaults(ctx, () => ctx.faults.dropConnections!(), 'drop'),
+  },
+  {
+    id: '22b',
+    title:
+      'broker restarted at 1/3 and 1/2 of a run from parallel publishers: producers and consumers recover, nothing resolved is lost',
+    hooks: ['stopBroker', 'startBroker'],
+    exclusive: true,
+    run: (ctx) => survivesFaults(ctx, () => restart(ctx), 'restart'),
+  },
+  {
+    id: '23a',
+    title:
+      'publishes while the broker is down: reject with FERRY_PUBLISH_TIMEOUT within publishTimeout or resolve once it returns; the buffer is bounded',
+    hooks: ['stopBroker', 'startBroker'],
+    exclusive: true,
+    run: publishDuringOutage,
+  },
+  {
+    id: '23b',
+    title:
+      'after an outage, subscriptions (private, group, queue) are restored before buffered publishes go out: none of them misses one',
+    hooks: ['stopBroker', 'startBroker'],
+    exclusive: true,
+    run: subscriptionsBeforeBufferedPublishes,
+  },
+  {
+    id: '25',
+    title: 'health() and the disconnected / reconnecting / connected events follow the real connection state',
+    hooks: ['dropConnections'],
+    exclusive: true,
+    run: healthFollowsState,
+  },
+];
