@@ -71,6 +71,8 @@ function register(testCase: ConformanceCase, options: ConformanceOptions, profil
 export function describeConformance(options: ConformanceOptions, cases: readonly ConformanceCase[] = CASES): void {
   const profile = resolveProfile(options.profile);
   describe(`conformance: ${options.name} (${profile.name})`, () => {
+    const shared = options.only === 'exclusive' ? [] : cases.filter((c) => c.exclusive !== true);
+    const exclusive = options.only === 'shared' ? [] : cases.filter((c) => c.exclusive === true);
     it('00 broker.capabilities equals the capabilities the transport declares', async () => {
       const broker = await options.connect();
       try {
@@ -80,9 +82,7 @@ export function describeConformance(options: ConformanceOptions, cases: readonly
         await broker.close();
       }
     });
-    const shared = cases.filter((c) => c.exclusive !== true);
-    const exclusive = cases.filter((c) => c.exclusive === true);
-    if (profile.copies > 1) {
+    if (profile.copies > 1 && shared.length > 0) {
       describe.concurrent(`${profile.copies} copies at once`, () => {
         for (let copy = 1; copy <= profile.copies; copy++) {
           describe(`copy ${copy}`, () => {

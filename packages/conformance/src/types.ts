@@ -65,6 +65,11 @@ export interface ConformanceOptions {
   readonly cleanup?: (created: CreatedResources) => Promise<void>;
   /** Fault hooks for the recovery cases. */
   readonly faults?: ConformanceFaults;
+  /**
+   * Registers only part of the suite: `shared` (the cases that may run beside other tests) or `exclusive`
+   * (the fault cases that stop or cut every connection: put them in a test file that runs alone). Default: all.
+   */
+  readonly only?: 'shared' | 'exclusive';
   /** Overrides the profile chosen by `FERRY_CONFORMANCE` (`short`, `full`, `stress`). */
   readonly profile?: Profile['name'];
 }

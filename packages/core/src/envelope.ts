@@ -66,6 +66,8 @@ export interface EnvelopeFallback {
   readonly source?: string;
   /** The protocol's content type (AMQP `content_type`, MQTT 5 Content Type, STOMP `content-type`). */
   readonly contentType?: string;
+  /** The protocol's timestamp as RFC 3339 (AMQP `timestamp`), used when `ce-time` is absent. */
+  readonly time?: string;
 }
 
 /**
@@ -97,7 +99,7 @@ export function fromPrefixedHeaders(
     type: nonEmpty(attrs['type']) ?? fallback.type ?? 'unknown',
     source: nonEmpty(attrs['source']) ?? fallback.source ?? 'unknown',
     specversion: attrs['specversion'] ?? SPEC_VERSION,
-    ...optional('time', attrs['time']),
+    ...optional('time', attrs['time'] ?? fallback.time),
     ...optional('datacontenttype', contentType),
     ...optional('subject', attrs['subject']),
     ...optional('partitionkey', attrs['partitionkey']),

@@ -1,0 +1,159 @@
+import amqp from 'amqplib';
+import type { ChannelModel } from 'amqplib';
+import { type Backoff, ConnectionError, Emitter, type FerryError, type Logger, type Redactor } from '@ferry/core';
+import type { AmqpSettings } from './options.js';
+
+/** Events of a {@link ManagedConnection}. */
+export interface ConnectionEvents {
+  [event: string]: (...args: never[]) => void;
+  /** Connected (again); `model` is the live connection. */
+  up: (model: ChannelModel) => void;
+  /** The connection was lost; a reconnect follows. */
+  down: (error: FerryError) => void;
+  /** Reconnect attempt `attempt` in `delayMs`. */
+  reconnecting: (attempt: number, delayMs: number) => void;
+  /** A memory or disk alarm blocks publishing on this connection. */
+  blocked: (reason: string) => void;
+  unblocked: () => void;
+}
+
+/**
+ * One AMQP connection that reconnects by itself with backoff. RabbitMQ advises separate connections
+ * for publishing and consuming, so that a memory alarm blocking publishers never stalls acks: the
+ * transport keeps one of these for each role.
+ */
+export class ManagedConnection extends Emitter<ConnectionEvents> {
+  readonly role: 'publish' | 'consume';
+  #model: ChannelModel | undefined;
+  #closed = false;
+  #blocked = false;
+  #attempt = 0;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #settings: AmqpSettings;
+  readonly #backoff: Backoff;
+  readonly #logger: Logger;
+  readonly #redactor: Redactor;
+
+  constructor(
+    role: 'publish' | 'consume',
+    settings: AmqpSettings,
+    backoff: Backoff,
+    logger: Logger,
+    redactor: Redactor,
+  ) {
+    super();
+    this.role = role;
+    this.#settings = settings;
+    this.#backoff = backoff;
+    this.#logger = logger;
+    this.#redactor = redactor;
+  }
+
+  /** The live connection, or `undefined` while down. */
+  get model(): ChannelModel | undefined {
+    return this.#model;
+  }
+
+  get blocked(): boolean {
+    return this.#blocked;
+  }
+
+  /** Connects the first time. @throws ConnectionError (redacted) when the broker cannot be reached. */
+  async open(): Promise<void> {
+    this.#attach(await this.#connect());
+  }
+
+  /** Closes the connection and stops reconnecting. Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    const model = this.#model;
+    this.#model = undefined;
+    if (model !== undefined) await model.close().catch(() => undefined);
+  }
+
+  /** Fault injection for tests: closes the socket as a network failure would; reconnects as usual. */
+  destroySocket(): void {
+    const model = this.#model as unknown as { connection?: { stream?: { destroy(error?: Error): void } } };
+    model?.connection?.stream?.destroy(new Error('socket destroyed (fault injection)'));
+  }
+
+  async #connect(): Promise<ChannelModel> {
+    const s = this.#settings;
+    const name = s.connectionName === undefined ? `ferry ${this.role}` : `${s.connectionName} (${this.role})`;
+    try {
+      return await amqp.connect(s.url, {
+        ...s.tls,
+        noDelay: true,
+        timeout: s.connectTimeoutMs,
+        clientProperties: { connection_name: name, product: 'Ferry', information: 'https://github.com/ferry' },
+      });
+    } catch (cause) {
+      throw this.#redactor.error(
+        new ConnectionError(
+          `Cannot connect to ${this.#redactor.url(s.url)} (${this.role}): ${describe(cause)}. Check the URL, the credentials and that RabbitMQ is running`,
+          { cause },
+        ),
+      ) as FerryError;
+    }
+  }
+
+  #attach(model: ChannelModel): void {
+    this.#model = model;
+    this.#attempt = 0;
+    this.#blocked = false;
+    let lost: Error | undefined;
+    model.on('error', (error: Error) => {
+      lost = error;
+    });
+    model.on('blocked', (reason: string) => {
+      this.#blocked = true;
+      this.#logger.warn({ role: this.role, reason }, 'RabbitMQ blocked this connection (memory or disk alarm)');
+      this.emit('blocked', reason);
+    });
+    model.on('unblocked', () => {
+      this.#blocked = false;
+      this.emit('unblocked');
+    });
+    model.on('close', (error?: Error) => {
+      if (this.#model !== model) return;
+      this.#model = undefined;
+      if (this.#closed) return;
+      const reason = error ?? lost;
+      const down = this.#redactor.error(
+        new ConnectionError(`AMQP ${this.role} connection lost: ${describe(reason)}`, { cause: reason }),
+      ) as FerryError;
+      this.emit('down', down);
+      this.#schedule();
+    });
+    this.emit('up', model);
+  }
+
+  #schedule(): void {
+    if (this.#closed) return;
+    const attempt = ++this.#attempt;
+    const delay = this.#backoff.delay(attempt);
+    this.emit('reconnecting', attempt, delay);
+    this.#timer = setTimeout(() => {
+      void this.#connect().then(
+        (model) => {
+          if (this.#closed) {
+            void model.close().catch(() => undefined);
+            return;
+          }
+          this.#attach(model);
+        },
+        (error: unknown) => {
+          this.#logger.debug({ role: this.role, attempt, error: describe(error) }, 'reconnect failed');
+          this.#schedule();
+        },
+      );
+    }, delay);
+  }
+}
+
+/** A short, credential-free description of an error. */
+export function describe(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return error === undefined ? 'closed' : (JSON.stringify(error) ?? 'unknown error');
+}

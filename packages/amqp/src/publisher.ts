@@ -1,0 +1,186 @@
+import type { ConfirmChannel, Message, Options } from 'amqplib';
+import { ConnectionError, ErrorCode, PublishError } from '@ferry/core';
+import type { ManagedConnection } from './connection.js';
+import { declare, type ExchangePlan, type QueuePlan } from './topology.js';
+
+/** A publish whose outcome is unknown (the channel closed before the broker confirmed it): send it again. */
+class InDoubt extends Error {}
+
+/** Waits until the transport can publish (connected, subscriptions restored). Rejects when `signal` aborts. */
+export type ReadyGate = (signal: AbortSignal) => Promise<void>;
+
+/**
+ * Publishes on a confirm channel of the publishing connection. A publish resolves on the broker's ack,
+ * rejects on a nack or a mandatory return, waits for `drain` when the socket buffer is full, and is sent
+ * again (same message id) when its confirm was in doubt at a cut — until `signal` aborts.
+ */
+export class Publisher {
+  readonly #connection: ManagedConnection;
+  readonly #ready: ReadyGate;
+  #channel: Promise<ConfirmChannel> | undefined;
+  #declared = new Set<string>();
+  #writable: Promise<void> | undefined;
+  /** Returned (unroutable) messages not yet matched with their confirm, by exchange, key and id. */
+  readonly #returns = new Map<string, number>();
+
+  constructor(connection: ManagedConnection, ready: ReadyGate) {
+    this.#connection = connection;
+    this.#ready = ready;
+    connection.on('up', () => {
+      this.#channel = undefined;
+      this.#declared = new Set();
+    });
+  }
+
+  /** Declares (once per connection) the queues and exchanges a publish needs. */
+  async ensure(plans: ReadonlyArray<QueuePlan | ExchangePlan>, signal: AbortSignal, force = false): Promise<void> {
+    const missing = plans.filter((p) => force || !this.#declared.has(key(p)));
+    if (missing.length === 0) return;
+    await this.#ready(signal);
+    const model = this.#connection.model;
+    if (model === undefined) throw new InDoubt('connection lost');
+    await declare(model, missing);
+    if (model === this.#connection.model) for (const p of missing) this.#declared.add(key(p));
+  }
+
+  /** Sends until the broker confirms it, re-sending what was in doubt. */
+  async send(
+    exchange: string,
+    routingKey: string,
+    content: Buffer,
+    options: Options.Publish,
+    signal: AbortSignal,
+    plans: ReadonlyArray<QueuePlan | ExchangePlan> = [],
+  ): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      if (signal.aborted) throw signal.reason;
+      try {
+        if (attempt > 0) await pause(Math.min(1_000, 10 * attempt), signal);
+        await this.ensure(plans, signal);
+        await this.#sendOnce(exchange, routingKey, content, options, signal);
+        return;
+      } catch (error) {
+        if (!(error instanceof InDoubt) && !(error instanceof ConnectionError)) throw error;
+        // The channel closed: forget what was declared on it (an exchange may be gone) and send again.
+        this.#declared = new Set();
+      }
+    }
+  }
+
+  async #sendOnce(
+    exchange: string,
+    routingKey: string,
+    content: Buffer,
+    options: Options.Publish,
+    signal: AbortSignal,
+  ): Promise<void> {
+    await this.#ready(signal);
+    const channel = await this.#confirmChannel();
+    while (this.#writable !== undefined) await abortable(this.#writable, signal);
+    const returnKey = `${exchange}\u0000${routingKey}\u0000${options.messageId ?? ''}`;
+    const confirmed = new Promise<void>((resolve, reject) => {
+      const callback = (error: unknown): void => {
+        const returned = this.#returns.get(returnKey) ?? 0;
+        if (returned > 0 && options.mandatory === true) {
+          if (returned === 1) this.#returns.delete(returnKey);
+          else this.#returns.set(returnKey, returned - 1);
+          reject(
+            new PublishError(
+              ErrorCode.UNROUTABLE,
+              exchange === ''
+                ? `No queue "${routingKey}" received the message (mandatory publish): the queue was deleted; publish again to re-create it`
+                : `No queue is bound to "${routingKey}" on exchange "${exchange}" (mandatory publish): subscribe first, or publish without { mandatory: true }`,
+            ),
+          );
+          return;
+        }
+        if (error === null || error === undefined) resolve();
+        else if (String((error as Error).message).includes('nack')) {
+          reject(
+            new PublishError(
+              ErrorCode.PUBLISH_REJECTED,
+              'RabbitMQ refused the message (basic.nack): a queue is full with overflow reject-publish, or a queue process failed',
+            ),
+          );
+        } else reject(new InDoubt('channel closed before the confirm'));
+      };
+      try {
+        const ok = channel.publish(exchange, routingKey, content, options, callback);
+        if (!ok && this.#writable === undefined) {
+          this.#writable = new Promise<void>((resolve) => {
+            const done = (): void => {
+              channel.off('drain', done);
+              channel.off('close', done);
+              this.#writable = undefined;
+              resolve();
+            };
+            channel.on('drain', done);
+            channel.on('close', done);
+          });
+        }
+      } catch {
+        reject(new InDoubt('channel closed before the publish'));
+      }
+    });
+    await abortable(confirmed, signal);
+  }
+
+  #confirmChannel(): Promise<ConfirmChannel> {
+    const model = this.#connection.model;
+    if (model === undefined) return Promise.reject(new InDoubt('connection lost'));
+    this.#channel ??= model.createConfirmChannel().then(
+      (channel) => {
+        channel.on('error', () => undefined);
+        channel.on('return', (message: Message) => {
+          const k = `${message.fields.exchange}\u0000${message.fields.routingKey}\u0000${String(message.properties.messageId ?? '')}`;
+          this.#returns.set(k, (this.#returns.get(k) ?? 0) + 1);
+        });
+        channel.on('close', () => {
+          if (this.#channel === current) this.#channel = undefined;
+        });
+        return channel;
+      },
+      (error: unknown) => {
+        this.#channel = undefined;
+        throw new InDoubt(`cannot open a channel: ${String((error as Error)?.message ?? error)}`);
+      },
+    );
+    const current = this.#channel;
+    return current;
+  }
+
+  /** Closes the publishing channel (the connection is closed by the transport). */
+  async close(): Promise<void> {
+    const channel = await this.#channel?.catch(() => undefined);
+    this.#channel = undefined;
+    await channel?.close().catch(() => undefined);
+  }
+}
+
+function key(plan: QueuePlan | ExchangePlan): string {
+  return 'bindings' in plan ? `q:${plan.name}` : `x:${plan.name}`;
+}
+
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return abortable(new Promise<void>((resolve) => setTimeout(resolve, ms).unref()), signal);
+}
+
+export { abortable, InDoubt };

@@ -1,0 +1,191 @@
+import {
+  ClosedError,
+  ConnectionError,
+  type Destination,
+  Emitter,
+  type Envelope,
+  type FerryError,
+  type HealthStatus,
+  type Logger,
+  type Transport,
+  type TransportContext,
+  type TransportEvents,
+  type TransportPublishOptions,
+  type TransportSubscribeOptions,
+  type TransportSubscription,
+  type Delivery,
+  DEFAULT_PUBLISH_TIMEOUT,
+} from '@ferry/core';
+import { ManagedConnection } from './connection.js';
+import { AMQP_CAPABILITIES, type AmqpConnectOptions, resolveSettings } from './options.js';
+import { abortable, Publisher } from './publisher.js';
+import { AmqpSubscription } from './subscription.js';
+import { publishTarget, queuePlan, topicExchange } from './topology.js';
+import { toAmqp } from './wire.js';
+
+/**
+ * The AMQP 0-9-1 transport (RabbitMQ). Two connections, as RabbitMQ advises: one publishes (a memory
+ * alarm blocks it, never the acks), one consumes. After a reconnect the consuming side re-declares its
+ * topology and consumes again before the publishing side lets buffered publishes go out.
+ */
+export class AmqpTransport extends Emitter<TransportEvents> implements Transport {
+  readonly name = 'amqp';
+  readonly capabilities = AMQP_CAPABILITIES;
+  readonly #publishing: ManagedConnection;
+  readonly #consuming: ManagedConnection;
+  readonly #publisher: Publisher;
+  readonly #subscriptions = new Set<AmqpSubscription>();
+  readonly #logger: Logger;
+  readonly #publishTimeoutMs: number;
+  readonly #sourceLabel: string;
+  #status: HealthStatus = 'up';
+  #restoring = false;
+  #gate: { promise: Promise<void>; open: () => void } | undefined;
+
+  constructor(context: TransportContext, publishing: ManagedConnection, consuming: ManagedConnection) {
+    super();
+    this.#publishing = publishing;
+    this.#consuming = consuming;
+    this.#logger = context.logger;
+    const timeout = context.options['publishTimeout'];
+    this.#publishTimeoutMs = typeof timeout === 'number' ? timeout : DEFAULT_PUBLISH_TIMEOUT;
+    this.#sourceLabel = context.redactor.url(`${context.url.protocol}//${context.url.host}${context.url.pathname}`);
+    this.#publisher = new Publisher(publishing, (signal) => this.#whenReady(signal));
+    for (const connection of [publishing, consuming]) {
+      connection.on('down', (error) => this.#down(error));
+      connection.on('reconnecting', (attempt, delayMs) => this.emit('reconnecting', attempt, delayMs));
+      connection.on('blocked', () => this.emit('error', blockedError()));
+    }
+    publishing.on('up', () => this.#maybeUp());
+    consuming.on('up', (model) => {
+      this.#restoring = true;
+      void Promise.all(
+        [...this.#subscriptions].map((s) =>
+          s.start(model).catch((error: unknown) => this.emit('error', error as FerryError)),
+        ),
+      ).finally(() => {
+        this.#restoring = false;
+        this.#maybeUp();
+      });
+    });
+  }
+
+  status(): { status: HealthStatus; details: Record<string, boolean> } {
+    return {
+      status: this.#status,
+      details: { blocked: this.#publishing.blocked || this.#consuming.blocked },
+    };
+  }
+
+  async publish(destination: Destination, envelope: Envelope, options: TransportPublishOptions): Promise<void> {
+    if (this.#status === 'down') throw new ClosedError('AMQP connection');
+    const { exchange, routingKey } = publishTarget(destination);
+    const plans =
+      destination.kind === 'queue'
+        ? [queuePlan(destination)]
+        : exchange === 'amq.topic'
+          ? []
+          : [topicExchange(destination)];
+    const durable = destination.kind === 'queue' ? destination.options.durable !== false : true;
+    const mandatory = destination.kind === 'queue' ? true : options.mandatory;
+    const { content, options: properties } = toAmqp(envelope, destination, durable, mandatory);
+    await this.#publisher.send(exchange, routingKey, content, properties, options.signal, plans);
+  }
+
+  async subscribe(
+    source: Destination,
+    options: TransportSubscribeOptions,
+    deliver: (delivery: Delivery) => Promise<void>,
+  ): Promise<TransportSubscription> {
+    if (this.#status === 'down') throw new ClosedError('AMQP connection');
+    const subscription = new AmqpSubscription(source, options, deliver, {
+      publisher: this.#publisher,
+      logger: this.#logger,
+      publishTimeoutMs: this.#publishTimeoutMs,
+      sourceLabel: this.#sourceLabel,
+      onError: (error) => this.emit('error', error),
+    });
+    const signal = AbortSignal.timeout(this.#publishTimeoutMs);
+    await this.#whenReady(signal);
+    const model = this.#consuming.model;
+    if (model === undefined) throw new ClosedError('AMQP connection');
+    await subscription.start(model);
+    this.#subscriptions.add(subscription);
+    return {
+      close: async () => {
+        this.#subscriptions.delete(subscription);
+        await subscription.close();
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#status === 'down') return;
+    this.#status = 'down';
+    this.#gate?.open();
+    await Promise.all([...this.#subscriptions].map((s) => s.close()));
+    this.#subscriptions.clear();
+    await this.#publisher.close();
+    await Promise.all([this.#publishing.close(), this.#consuming.close()]);
+  }
+
+  #down(error: FerryError): void {
+    if (this.#status === 'down') return;
+    for (const s of this.#subscriptions) if (this.#consuming.model === undefined) s.detach();
+    if (this.#gate === undefined) {
+      let open = (): void => undefined;
+      const promise = new Promise<void>((resolve) => (open = resolve));
+      this.#gate = { promise, open };
+    }
+    if (this.#status === 'up') {
+      this.#status = 'reconnecting';
+      this.emit('disconnected', error);
+    }
+  }
+
+  #maybeUp(): void {
+    if (this.#status === 'down' || this.#restoring) return;
+    if (this.#publishing.model === undefined || this.#consuming.model === undefined) return;
+    const gate = this.#gate;
+    this.#gate = undefined;
+    if (this.#status === 'reconnecting') {
+      this.#status = 'up';
+      gate?.open();
+      this.emit('connected');
+    }
+  }
+
+  #whenReady(signal: AbortSignal): Promise<void> {
+    if (this.#status === 'down') return Promise.reject(new ClosedError('AMQP connection'));
+    const gate = this.#gate;
+    if (gate === undefined) return Promise.resolve();
+    return abortable(gate.promise, signal).then(() => {
+      if (this.#status === 'down') throw new ClosedError('AMQP connection');
+    });
+  }
+}
+
+function blockedError(): FerryError {
+  return new ConnectionError(
+    'RabbitMQ blocked publishing (memory or disk alarm): publishes wait up to publishTimeout; consumers keep acking on their own connection',
+  );
+}
+
+/** The factory `connect('amqp://…')` uses. */
+export async function createTransport(context: TransportContext): Promise<Transport> {
+  const settings = resolveSettings(
+    context.url,
+    context.options['amqp'] as AmqpConnectOptions | undefined,
+    context.connectionName,
+  );
+  const publishing = new ManagedConnection('publish', settings, context.reconnect, context.logger, context.redactor);
+  const consuming = new ManagedConnection('consume', settings, context.reconnect, context.logger, context.redactor);
+  await publishing.open();
+  try {
+    await consuming.open();
+  } catch (error) {
+    await publishing.close();
+    throw error;
+  }
+  return new AmqpTransport(context, publishing, consuming);
+}
