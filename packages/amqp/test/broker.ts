@@ -38,7 +38,7 @@ export async function publishRaw(destination: Destination, raw: RawMessage): Pro
         routingKey,
         Buffer.from(raw.body),
         { headers: { ...raw.headers }, ...(raw.contentType === undefined ? {} : { contentType: raw.contentType }) },
-        (error: unknown) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve()),
+        (error: unknown) => (error ? reject(new Error('raw publish not confirmed', { cause: error })) : resolve()),
       );
     });
   } finally {
