@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import amqp from 'amqplib';
 import type { Destination } from '@ferry/core';
 import { connect, type ConnectOptions, type Broker } from '@ferry/core';
@@ -106,4 +108,15 @@ export function conformanceOptions(): Omit<ConformanceOptions, 'name' | 'capabil
     cleanup,
     faults: { isolated: isolatedBroker },
   };
+}
+
+const run = promisify(execFile);
+
+/**
+ * rabbitmqctl on the shared node. Commands that cut or stop it belong only in `*.serial.test.ts` files,
+ * which the `serial` vitest project runs alone.
+ */
+export async function rabbitmqctl(...args: string[]): Promise<string> {
+  const { stdout } = await run('rabbitmqctl', args, { timeout: 120_000 });
+  return stdout;
 }
