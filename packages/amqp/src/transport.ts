@@ -1,6 +1,5 @@
 import {
   ClosedError,
-  ConnectionError,
   type Destination,
   Emitter,
   type Envelope,
@@ -54,7 +53,10 @@ export class AmqpTransport extends Emitter<TransportEvents> implements Transport
     for (const connection of [publishing, consuming]) {
       connection.on('down', (error) => this.#down(error));
       connection.on('reconnecting', (attempt, delayMs) => this.emit('reconnecting', attempt, delayMs));
-      connection.on('blocked', () => this.emit('error', blockedError()));
+      connection.on('blocked', (reason) => this.emit('blocked', reason));
+      connection.on('unblocked', () => {
+        if (!this.#publishing.blocked && !this.#consuming.blocked) this.emit('unblocked');
+      });
     }
     publishing.on('up', () => this.#maybeUp());
     consuming.on('up', (model) => {
@@ -165,11 +167,6 @@ export class AmqpTransport extends Emitter<TransportEvents> implements Transport
   }
 }
 
-function blockedError(): FerryError {
-  return new ConnectionError(
-    'RabbitMQ blocked publishing (memory or disk alarm): publishes wait up to publishTimeout; consumers keep acking on their own connection',
-  );
-}
 
 /** The factory `connect('amqp://…')` uses. */
 export async function createTransport(context: TransportContext): Promise<Transport> {

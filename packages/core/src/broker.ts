@@ -22,6 +22,13 @@ export interface BrokerEvents {
   reconnecting: (attempt: number, delayMs: number) => void;
   /** A failure that does not change the connection state (e.g. a message that could not be settled). */
   error: (error: FerryError) => void;
+  /**
+   * The broker stopped accepting publishes (e.g. a RabbitMQ memory or disk alarm): publishes wait up to
+   * `publishTimeout`; consumers keep going. `health().details.blocked` is `true` until `unblocked`.
+   */
+  blocked: (reason: string) => void;
+  /** Publishing is accepted again. */
+  unblocked: () => void;
 }
 
 /** A connection to a broker, made by `connect(url)`. */
@@ -93,6 +100,14 @@ export class FerryBroker extends Emitter<BrokerEvents> implements Broker {
       this.emit('reconnecting', attempt, delayMs);
     });
     transport.on('error', (error: FerryError) => this.#reportError(error));
+    transport.on('blocked', (reason: string) => {
+      logger.warn({ transport: this.transport, reason }, 'blocked: the broker refuses publishes for now');
+      this.emit('blocked', reason);
+    });
+    transport.on('unblocked', () => {
+      logger.info({ transport: this.transport }, 'unblocked');
+      this.emit('unblocked');
+    });
   }
 
   producer(options: ProducerOptions = {}): Producer {

@@ -33,6 +33,10 @@ export interface TransportEvents {
   reconnecting: (attempt: number, delayMs: number) => void;
   /** Something failed that does not change the connection state. */
   error: (error: FerryError) => void;
+  /** The broker stopped accepting publishes on this connection (e.g. a RabbitMQ memory or disk alarm). */
+  blocked: (reason: string) => void;
+  /** Publishing is accepted again. */
+  unblocked: () => void;
 }
 
 /** What core hands a transport factory. */
