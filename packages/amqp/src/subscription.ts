@@ -43,6 +43,7 @@ export class AmqpSubscription {
   #unsettled = 0;
   #restartTimer: NodeJS.Timeout | undefined;
   #model: ChannelModel | undefined;
+  #starting: Promise<void> | undefined;
 
   constructor(
     source: Destination,
@@ -58,9 +59,20 @@ export class AmqpSubscription {
   }
 
   /** Declares the topology and starts consuming on `model`. @throws ConfigurationError on a refused declaration */
-  async start(model: ChannelModel): Promise<void> {
-    if (this.#closing) return;
+  start(model: ChannelModel): Promise<void> {
+    if (this.#closing) return Promise.resolve();
+    // One start per connection: a subscribe and the reconnect restore may both ask for it.
+    if (this.#model === model && this.#starting !== undefined) return this.#starting;
     this.#model = model;
+    const starting = this.#start(model);
+    this.#starting = starting;
+    starting.catch(() => {
+      if (this.#starting === starting) this.#starting = undefined;
+    });
+    return starting;
+  }
+
+  async #start(model: ChannelModel): Promise<void> {
     await declare(model, [this.plan]);
     const channel = await model.createChannel();
     this.#channel = channel;
@@ -71,6 +83,7 @@ export class AmqpSubscription {
       if (this.#channel !== channel) return;
       this.#channel = undefined;
       this.#consumerTag = undefined;
+      this.#starting = undefined;
       // A channel-level failure (not a lost connection): consume again on the same connection.
       if (!this.#closing && this.#model === model) this.#scheduleRestart(model);
     });
@@ -81,8 +94,14 @@ export class AmqpSubscription {
     this.#consumerTag = reply.consumerTag;
   }
 
+  /** True while consuming on a live channel. */
+  get started(): boolean {
+    return this.#consumerTag !== undefined;
+  }
+
   /** The connection went away: its deliveries are requeued by the broker; forget the channel. */
   detach(): void {
+    this.#starting = undefined;
     this.#channel = undefined;
     this.#consumerTag = undefined;
     this.#model = undefined;
@@ -129,6 +148,8 @@ export class AmqpSubscription {
       );
       if (this.#channel === channel) {
         this.#channel = undefined;
+        this.#consumerTag = undefined;
+        this.#starting = undefined;
         void channel.close().catch(() => undefined);
       }
       if (this.#model !== undefined) this.#scheduleRestart(this.#model);

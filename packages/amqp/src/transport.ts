@@ -1,5 +1,6 @@
 import {
   ClosedError,
+  ConnectionError,
   type Destination,
   Emitter,
   type Envelope,
@@ -107,12 +108,29 @@ export class AmqpTransport extends Emitter<TransportEvents> implements Transport
       sourceLabel: this.#sourceLabel,
       onError: (error) => this.emit('error', error),
     });
-    const signal = AbortSignal.timeout(this.#publishTimeoutMs);
-    await this.#whenReady(signal);
-    const model = this.#consuming.model;
-    if (model === undefined) throw new ClosedError('AMQP connection');
-    await subscription.start(model);
+    // Registered first, so that a reconnect while it starts restores it too.
     this.#subscriptions.add(subscription);
+    const signal = AbortSignal.timeout(this.#publishTimeoutMs);
+    try {
+      for (;;) {
+        await this.#whenReady(signal);
+        const model = this.#consuming.model;
+        try {
+          if (model === undefined) throw new ConnectionError('AMQP consume connection lost');
+          await subscription.start(model);
+          break;
+        } catch (error) {
+          // A connection lost meanwhile: the restore after the reconnect starts it; wait for that.
+          if (!(error instanceof ConnectionError) && !isChannelClosed(error)) throw error;
+          await abortable(new Promise((resolve) => setTimeout(resolve, 50)), signal);
+          if (subscription.started) break;
+        }
+      }
+    } catch (error) {
+      this.#subscriptions.delete(subscription);
+      await subscription.close();
+      throw error;
+    }
     return {
       close: async () => {
         this.#subscriptions.delete(subscription);
@@ -167,7 +185,6 @@ export class AmqpTransport extends Emitter<TransportEvents> implements Transport
   }
 }
 
-
 /** The factory `connect('amqp://…')` uses. */
 export async function createTransport(context: TransportContext): Promise<Transport> {
   const settings = resolveSettings(
@@ -185,4 +202,8 @@ export async function createTransport(context: TransportContext): Promise<Transp
     throw error;
   }
   return new AmqpTransport(context, publishing, consuming);
+}
+
+function isChannelClosed(error: unknown): boolean {
+  return error instanceof Error && /closed|IllegalOperation/i.test(`${error.name} ${error.message}`);
 }
