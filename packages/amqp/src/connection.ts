@@ -86,7 +86,10 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
         ...s.tls,
         noDelay: true,
         timeout: s.connectTimeoutMs,
-        clientProperties: { connection_name: name, product: 'Ferry', information: 'https://github.com/ferry' },
+        ...(s.credentials === undefined
+          ? {}
+          : { credentials: amqp.credentials.plain(s.credentials.username, s.credentials.password) }),
+        clientProperties: { connection_name: name, product: 'Ferry' },
       });
     } catch (cause) {
       throw this.#redactor.error(

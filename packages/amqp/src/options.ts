@@ -11,7 +11,7 @@ export interface AmqpConnectOptions {
   readonly heartbeatSeconds?: number;
   /** TLS options for `amqps://` (ca, cert, key, passphrase, servername, rejectUnauthorized, ...). */
   readonly tls?: TlsOptions;
-  /** How long the first connection may take before `connect()` fails, ms. Default 10000. */
+  /** How long one connection attempt may take (the first one, and each reconnect), ms. Default 10000. */
   readonly connectTimeoutMs?: number;
 }
 
@@ -77,8 +77,8 @@ export interface AmqpSettings {
   readonly heartbeatSeconds: number;
   readonly connectTimeoutMs: number;
   readonly tls: TlsOptions | undefined;
-  readonly username: string | undefined;
-  readonly password: string | undefined;
+  /** Decoded credentials, passed to amqplib as PLAIN (amqplib's own URL decoding mangles non-ASCII). */
+  readonly credentials: { readonly username: string; readonly password: string } | undefined;
   readonly connectionName: string | undefined;
 }
 
@@ -99,15 +99,16 @@ export function resolveSettings(url: URL, options: AmqpConnectOptions = {}, conn
   const connectTimeoutMs = nonNegativeInteger(options.connectTimeoutMs, 'connectTimeoutMs', 10_000);
   const target = new URL(url.href);
   if (!target.searchParams.has('heartbeat')) target.searchParams.set('heartbeat', String(heartbeatSeconds));
-  if (target.username === '' && options.username !== undefined) target.username = encodeURIComponent(options.username);
-  if (target.password === '' && options.password !== undefined) target.password = encodeURIComponent(options.password);
+  const username = target.username !== '' ? decodeURIComponent(target.username) : options.username;
+  const password = target.password !== '' ? decodeURIComponent(target.password) : options.password;
+  target.username = '';
+  target.password = '';
   return {
     url: target.href,
     heartbeatSeconds,
     connectTimeoutMs,
     tls: options.tls,
-    username: options.username,
-    password: options.password,
+    credentials: username === undefined ? undefined : { username, password: password ?? '' },
     connectionName,
   };
 }

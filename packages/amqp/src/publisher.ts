@@ -84,6 +84,8 @@ export class Publisher {
         if (returned > 0 && options.mandatory === true) {
           if (returned === 1) this.#returns.delete(returnKey);
           else this.#returns.set(returnKey, returned - 1);
+          // A queue deleted behind Ferry's back: declare it again on the next publish.
+          if (exchange === '') this.#declared.delete(`q:${routingKey}`);
           reject(
             new PublishError(
               ErrorCode.UNROUTABLE,
@@ -118,8 +120,18 @@ export class Publisher {
             channel.on('close', done);
           });
         }
-      } catch {
-        reject(new InDoubt('channel closed before the publish'));
+      } catch (error) {
+        // amqplib throws IllegalOperationError on a closed channel (send again), and a TypeError or
+        // similar for a message it cannot encode (no point in sending it again).
+        if (error instanceof Error && error.name === 'IllegalOperationError') {
+          reject(new InDoubt('channel closed before the publish'));
+        } else {
+          reject(
+            new PublishError(ErrorCode.ENCODE, `amqplib cannot send this message: ${(error as Error)?.message}`, {
+              cause: error,
+            }),
+          );
+        }
       }
     });
     await abortable(confirmed, signal);

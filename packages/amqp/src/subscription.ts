@@ -1,5 +1,6 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import {
+  ConnectionError,
   type Delivery,
   type Destination,
   type Envelope,
@@ -126,6 +127,12 @@ export class AmqpSubscription {
     await channel?.close().catch(() => undefined);
   }
 
+  /** Starts again on `model` after a pause (a failed restore after a reconnect, a lost channel). */
+  restartLater(model: ChannelModel): void {
+    this.#model = model;
+    this.#scheduleRestart(model);
+  }
+
   #scheduleRestart(model: ChannelModel): void {
     clearTimeout(this.#restartTimer);
     this.#restartTimer = setTimeout(() => {
@@ -142,8 +149,8 @@ export class AmqpSubscription {
     if (message === null) {
       // The broker cancelled the consumer (queue deleted, node down): re-declare and consume again.
       this.#deps.onError(
-        toFerryError(
-          new Error(`RabbitMQ cancelled the consumer of queue "${this.plan.name}" (deleted?); re-declaring it`),
+        new ConnectionError(
+          `RabbitMQ cancelled the consumer of queue "${this.plan.name}" (queue deleted?); declaring it again and consuming`,
         ),
       );
       if (this.#channel === channel) {

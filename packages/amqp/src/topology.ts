@@ -111,11 +111,12 @@ export function subscriptionPlan(source: Destination, group: string | undefined,
 
 const LADDER = (() => {
   const steps: number[] = [];
-  for (let scale = 10; scale <= 100_000_000; scale *= 10) for (const m of [1, 1.5, 2, 3, 5, 7]) steps.push(m * scale);
+  for (let scale = 10; scale <= 100_000_000; scale *= 10)
+    for (const m of [1, 1.5, 2, 3, 4, 5, 7]) steps.push(m * scale);
   return steps;
 })();
 
-/** The retry delay actually used: the smallest step of a 1-1.5-2-3-5-7 ladder at or above `delayMs` (at most 1.5× more). */
+/** The retry delay actually used: the smallest step of a 1-1.5-2-3-4-5-7 ladder (×10ⁿ ms, from 10 ms) at or above `delayMs`: at most 1.5× longer, and at least 10 ms. */
 export function retryBucket(delayMs: number): number {
   return LADDER.find((step) => step >= delayMs) ?? LADDER[LADDER.length - 1]!;
 }

@@ -14,6 +14,7 @@ import {
   type TransportSubscribeOptions,
   type TransportSubscription,
   type Delivery,
+  toFerryError,
   DEFAULT_PUBLISH_TIMEOUT,
 } from '@ferry/core';
 import { ManagedConnection } from './connection.js';
@@ -64,7 +65,11 @@ export class AmqpTransport extends Emitter<TransportEvents> implements Transport
       this.#restoring = true;
       void Promise.all(
         [...this.#subscriptions].map((s) =>
-          s.start(model).catch((error: unknown) => this.emit('error', error as FerryError)),
+          s.start(model).catch((error: unknown) => {
+            // Reported, and tried again every second on this connection until it works or is closed.
+            this.emit('error', toFerryError(error));
+            s.restartLater(model);
+          }),
         ),
       ).finally(() => {
         this.#restoring = false;
@@ -129,6 +134,12 @@ export class AmqpTransport extends Emitter<TransportEvents> implements Transport
     } catch (error) {
       this.#subscriptions.delete(subscription);
       await subscription.close();
+      if (signal.aborted && error === signal.reason) {
+        throw new ConnectionError(
+          `Could not subscribe to ${subscription.plan.name} within ${this.#publishTimeoutMs} ms: RabbitMQ is unreachable`,
+          { cause: error },
+        );
+      }
       throw error;
     }
     return {

@@ -1,14 +1,14 @@
 import type { ConsumeMessage, Options } from 'amqplib';
 import {
   DecodeError,
+  type FerryError,
   type Destination,
   type Envelope,
-  FerryError,
   decodeStructured,
   encodeStructured,
   fromPrefixedHeaders,
+  looksStructured,
   STRUCTURED_CONTENT_TYPE,
-  toFerryError,
   toPrefixedHeaders,
 } from '@ferry/core';
 
@@ -54,6 +54,21 @@ export function headerText(value: unknown): string {
   }
 }
 
+function shortString<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
+  return value === undefined || Buffer.byteLength(value) > 255 ? {} : ({ [key]: value } as Record<K, string>);
+}
+
+/** `text` cut to at most `max` UTF-8 bytes, never inside a character. */
+function truncateBytes(text: string, max: number): string {
+  if (Buffer.byteLength(text) <= max) return text;
+  let out = '';
+  for (const char of text) {
+    if (Buffer.byteLength(out + char) > max) break;
+    out += char;
+  }
+  return out;
+}
+
 /** Whether a destination carries its envelope as a CloudEvents JSON document in the body. */
 export function isStructured(destination: Destination): boolean {
   return destination.options.contentMode === 'structured';
@@ -68,10 +83,12 @@ export function toAmqp(
 ): { content: Buffer; options: Options.Publish } {
   const a = envelope.attributes;
   const seconds = a.time === undefined ? Number.NaN : Math.floor(Date.parse(a.time) / 1000);
+  // AMQP properties are short strings (255 bytes at most). They are a courtesy to plain AMQP clients:
+  // the `ce-*` headers carry every attribute in full, so a longer value is left out of the properties.
   const common: Options.Publish = {
-    messageId: a.id,
-    type: a.type,
-    appId: a.source.slice(0, 255),
+    ...shortString('messageId', a.id),
+    ...shortString('type', a.type),
+    ...shortString('appId', truncateBytes(a.source, 255)),
     persistent,
     mandatory,
     ...(Number.isFinite(seconds) ? { timestamp: seconds } : {}),
@@ -87,7 +104,7 @@ export function toAmqp(
     content: Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength),
     options: {
       ...common,
-      ...(a.datacontenttype === undefined ? {} : { contentType: a.datacontenttype }),
+      ...shortString('contentType', a.datacontenttype),
       headers: toPrefixedHeaders(envelope),
     },
   };
@@ -115,12 +132,24 @@ export function fromAmqp(message: ConsumeMessage, fallbackSource: string): { env
   };
   const body = message.content;
   const plain = (): Envelope => fromPrefixedHeaders(headers, body, fallback, isControlHeader);
-  if (contentType !== undefined && contentType.toLowerCase().startsWith('application/cloudevents+json')) {
+  const declared = contentType !== undefined && contentType.toLowerCase().startsWith('application/cloudevents+json');
+  if (declared) {
     try {
       return { envelope: decodeStructured(body) };
     } catch (error) {
-      const typed = error instanceof FerryError ? error : toFerryError(error);
-      return { envelope: plain(), error: typed instanceof DecodeError ? typed : new DecodeError(typed.message) };
+      return {
+        envelope: plain(),
+        error: error instanceof DecodeError ? error : new DecodeError(String(error), { cause: error }),
+      };
+    }
+  }
+  // No content type and no Ferry headers, but a CloudEvents document in the body: e.g. a structured
+  // message that crossed RabbitMQ's MQTT plugin (MQTT 3.1.1 has no content type). Read it when it is one.
+  if (contentType === undefined && headers['ce-id'] === undefined && looksStructured(body)) {
+    try {
+      return { envelope: decodeStructured(body) };
+    } catch {
+      return { envelope: plain() }; // only looked like one: plain JSON data
     }
   }
   return { envelope: plain() };
