@@ -140,7 +140,8 @@ export class Publisher {
   #confirmChannel(): Promise<ConfirmChannel> {
     const model = this.#connection.model;
     if (model === undefined) return Promise.reject(new InDoubt('connection lost'));
-    this.#channel ??= model.createConfirmChannel().then(
+    // A bounded write buffer (amqplib's default is 1,024 frames: 64 MiB of 64 KiB messages) before drain.
+    this.#channel ??= model.createConfirmChannel({ highWaterMark: 256 }).then(
       (channel) => {
         channel.on('error', () => undefined);
         channel.on('return', (message: Message) => {

@@ -1,10 +1,10 @@
 import {
   ClosedError,
   ConnectionError,
+  FerryError,
   type Destination,
   Emitter,
   type Envelope,
-  type FerryError,
   type HealthStatus,
   type Logger,
   type Transport,
@@ -126,6 +126,8 @@ export class AmqpTransport extends Emitter<TransportEvents> implements Transport
           break;
         } catch (error) {
           // A connection lost meanwhile: the restore after the reconnect starts it; wait for that.
+          // A refused declaration (406, 404, 403) is final: say so now, never retry it in a loop.
+          if (error instanceof FerryError && !(error instanceof ConnectionError)) throw error;
           if (!(error instanceof ConnectionError) && !isChannelClosed(error)) throw error;
           await abortable(new Promise((resolve) => setTimeout(resolve, 50)), signal);
           if (subscription.started) break;

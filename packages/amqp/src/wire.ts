@@ -38,6 +38,20 @@ export function isControlHeader(name: string): boolean {
   return CONTROL_HEADERS.has(name) || CONTROL_PREFIXES.some((prefix) => name.startsWith(prefix));
 }
 
+/** amqplib's decoded forms of AMQP timestamps (`T`) and decimals (`D`). */
+function special(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || !('!' in value)) return undefined;
+  const tagged = value as { '!': unknown; value?: unknown };
+  if (tagged['!'] === 'timestamp' && typeof tagged.value === 'number') {
+    return new Date(tagged.value * 1000).toISOString();
+  }
+  if (tagged['!'] === 'decimal' && typeof tagged.value === 'object' && tagged.value !== null) {
+    const { places, digits } = tagged.value as { places?: unknown; digits?: unknown };
+    if (typeof places === 'number' && typeof digits === 'number') return String(digits / 10 ** places);
+  }
+  return undefined;
+}
+
 /** An AMQP field-table value as text: foreign producers send numbers, booleans, byte arrays, timestamps, tables. */
 export function headerText(value: unknown): string {
   if (typeof value === 'string') return value;
@@ -45,10 +59,18 @@ export function headerText(value: unknown): string {
   if (Buffer.isBuffer(value)) return value.toString('utf8');
   if (value instanceof Date) return value.toISOString();
   if (value === null || value === undefined) return '';
+  const tagged = special(value);
+  if (tagged !== undefined) return tagged;
   try {
-    return JSON.stringify(value, (_key, v: unknown) =>
-      Buffer.isBuffer(v) ? v.toString('utf8') : typeof v === 'bigint' ? String(v) : v,
-    );
+    return JSON.stringify(value, (_key, v: unknown) => {
+      // Buffer#toJSON runs before the replacer: turn its { type: 'Buffer', data } back into text.
+      if (typeof v === 'object' && v !== null && (v as { type?: unknown }).type === 'Buffer') {
+        const data = (v as { data?: unknown }).data;
+        if (Array.isArray(data)) return Buffer.from(data as number[]).toString('utf8');
+      }
+      if (typeof v === 'bigint') return String(v);
+      return special(v) ?? v;
+    });
   } catch {
     return Object.prototype.toString.call(value);
   }
@@ -132,7 +154,11 @@ export function fromAmqp(message: ConsumeMessage, fallbackSource: string): { env
   };
   const body = message.content;
   const plain = (): Envelope => fromPrefixedHeaders(headers, body, fallback, isControlHeader);
-  const declared = contentType !== undefined && contentType.toLowerCase().startsWith('application/cloudevents+json');
+  // A `ce-id` header means Ferry (or another binary-mode producer) wrote the envelope as headers: the
+  // body is data even when its content type names CloudEvents (e.g. the dead letter of a broken document).
+  const binary = headers['ce-id'] !== undefined;
+  const declared =
+    !binary && contentType !== undefined && contentType.toLowerCase().startsWith('application/cloudevents+json');
   if (declared) {
     try {
       return { envelope: decodeStructured(body) };
@@ -145,7 +171,7 @@ export function fromAmqp(message: ConsumeMessage, fallbackSource: string): { env
   }
   // No content type and no Ferry headers, but a CloudEvents document in the body: e.g. a structured
   // message that crossed RabbitMQ's MQTT plugin (MQTT 3.1.1 has no content type). Read it when it is one.
-  if (contentType === undefined && headers['ce-id'] === undefined && looksStructured(body)) {
+  if (!binary && contentType === undefined && looksStructured(body)) {
     try {
       return { envelope: decodeStructured(body) };
     } catch {

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { ErrorCode, PublishError } from './errors.js';
 
 /** Granularity of shared deadlines, ms: a timeout fires up to this much late. */
@@ -50,6 +51,8 @@ export class Deadlines {
 
   #open(key: number): Bucket {
     const controller = new AbortController();
+    // One signal is shared by every publish of its window: many listeners are expected, not a leak.
+    setMaxListeners(0, controller.signal);
     let reject: (reason: unknown) => void = () => undefined;
     const expired = new Promise<never>((_, r) => (reject = r));
     expired.catch(() => undefined);
