@@ -35,15 +35,34 @@ export interface PrivateNode {
   stop(): Promise<void>;
 }
 
-export async function startPrivateNode(): Promise<PrivateNode> {
+/** Extra settings of a private node: more `rabbitmq.conf` lines and files written next to it (owned by rabbitmq). */
+export interface PrivateNodeOptions {
+  /** Lines appended to rabbitmq.conf; `{dir}` is replaced by the node's directory. */
+  readonly config?: readonly string[];
+  /** Files to write into the node's directory before it starts (name → content). */
+  readonly files?: Readonly<Record<string, string>>;
+  /** Extra TCP ports to reserve; `{port0}`, `{port1}`… in `config` are replaced by them. */
+  readonly extraPorts?: number;
+}
+
+export async function startPrivateNode(
+  options: PrivateNodeOptions = {},
+): Promise<PrivateNode & { readonly extraPorts: readonly number[]; readonly dir: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'ferry-rabbit-'));
   const [port, distPort, owner] = await Promise.all([freePort(), freePort(), uid('rabbitmq')]);
   const name = `${uniqueName('ferry')}@localhost`;
-  await writeFile(join(dir, 'rabbitmq.conf'), `listeners.tcp.local = 127.0.0.1:${port}\n`);
+  const extraPorts = await Promise.all(Array.from({ length: options.extraPorts ?? 0 }, () => freePort()));
+  const fill = (line: string): string =>
+    extraPorts.reduce((text, p, i) => text.replaceAll(`{port${i}}`, String(p)), line.replaceAll('{dir}', dir));
+  const config = [`listeners.tcp.local = 127.0.0.1:${port}`, ...(options.config ?? []).map(fill)];
+  await writeFile(join(dir, 'rabbitmq.conf'), `${config.join('\n')}\n`);
   await writeFile(join(dir, 'enabled_plugins'), '[].\n');
-  for (const path of [dir, join(dir, 'rabbitmq.conf'), join(dir, 'enabled_plugins')]) {
-    await chown(path, owner.uid, owner.gid);
+  const written = [dir, join(dir, 'rabbitmq.conf'), join(dir, 'enabled_plugins')];
+  for (const [file, content] of Object.entries(options.files ?? {})) {
+    await writeFile(join(dir, file), content);
+    written.push(join(dir, file));
   }
+  for (const path of written) await chown(path, owner.uid, owner.gid);
   const env = {
     ...process.env,
     RABBITMQ_NODENAME: name,
@@ -77,6 +96,8 @@ export async function startPrivateNode(): Promise<PrivateNode> {
   return {
     name,
     port,
+    extraPorts,
+    dir,
     url: `amqp://guest:guest@127.0.0.1:${port}`,
     ctl,
     stop: async () => {
