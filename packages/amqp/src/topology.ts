@@ -4,6 +4,7 @@ import {
   ConfigurationError,
   ConnectionError,
   deadLetterQueueName,
+  delayBucket,
   type Destination,
   ErrorCode,
   type FerryError,
@@ -109,16 +110,9 @@ export function subscriptionPlan(source: Destination, group: string | undefined,
   };
 }
 
-const LADDER = (() => {
-  const steps: number[] = [];
-  for (let scale = 10; scale <= 100_000_000; scale *= 10)
-    for (const m of [1, 1.5, 2, 3, 4, 5, 7]) steps.push(m * scale);
-  return steps;
-})();
-
-/** The retry delay actually used: the smallest step of a 1-1.5-2-3-4-5-7 ladder (×10ⁿ ms, from 10 ms) at or above `delayMs`: at most 1.5× longer, and at least 10 ms. */
+/** The retry delay actually used: core's {@link delayBucket} (a 1-1.5-2-3-4-5-7 ladder, at most 1.5× longer, at least 10 ms). */
 export function retryBucket(delayMs: number): number {
-  return LADDER.find((step) => step >= delayMs) ?? LADDER[LADDER.length - 1]!;
+  return delayBucket(delayMs);
 }
 
 /**

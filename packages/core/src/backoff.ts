@@ -60,3 +60,18 @@ function inRange(value: number, name: string, min: number, max: number): number 
   }
   return value;
 }
+
+const DELAY_LADDER: readonly number[] = (() => {
+  const steps: number[] = [];
+  for (let scale = 10; scale <= 100_000_000; scale *= 10) for (const m of [1, 1.5, 2, 3, 4, 5, 7]) steps.push(m * scale);
+  return steps;
+})();
+
+/**
+ * The step a broker-side delay uses for `delayMs`: the smallest of 1-1.5-2-3-4-5-7 ×10ⁿ ms (from 10 ms
+ * to 700,000,000 ms) at or above it — at most 1.5× longer. Transports that delay retries in per-delay
+ * queues (RabbitMQ TTL queues) round to these steps so that few queues serve every delay.
+ */
+export function delayBucket(delayMs: number): number {
+  return DELAY_LADDER.find((step) => step >= delayMs) ?? DELAY_LADDER[DELAY_LADDER.length - 1]!;
+}

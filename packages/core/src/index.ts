@@ -84,7 +84,7 @@ export type {
   ClaimResult,
   MemoryIdempotencyStoreOptions,
 } from './middleware/idempotency.js';
-export { ExponentialBackoff } from './backoff.js';
+export { ExponentialBackoff, delayBucket } from './backoff.js';
 export type { Backoff, BackoffOptions } from './backoff.js';
 export type { Logger, LogFields } from './logger.js';
 export { silentLogger } from './logger.js';

@@ -1,0 +1,115 @@
+import { ConnectionError, ErrorCode, type FerryError, PublishError } from '@ferry/core';
+import type { ManagedConnection } from './connection.js';
+
+/** A publish whose outcome is unknown (the connection closed before its RECEIPT): send it again. */
+class InDoubt extends Error {}
+
+/** Waits until the transport can publish (connected, subscriptions restored). */
+export type ReadyGate = (signal: AbortSignal) => Promise<void>;
+
+interface Pending {
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
+/**
+ * Publishes with a `receipt` header and resolves on the RECEIPT (RabbitMQ sends it for a persistent
+ * message once the broker confirmed it). A publish whose receipt was in doubt at a cut is sent again,
+ * same Ferry id, after the reconnect — until `signal` aborts. Waits while the socket's write buffer is
+ * full instead of buffering without bound.
+ */
+export class Publisher {
+  readonly #connection: ManagedConnection;
+  readonly #ready: ReadyGate;
+  readonly #pending = new Map<string, Pending>();
+  #sequence = 0;
+
+  constructor(connection: ManagedConnection, ready: ReadyGate) {
+    this.#connection = connection;
+    this.#ready = ready;
+    connection.on('down', () => {
+      for (const pending of this.#pending.values()) pending.reject(new InDoubt('connection lost before the receipt'));
+      this.#pending.clear();
+    });
+    connection.on('brokerError', (error: FerryError, receiptId: string | undefined) => {
+      const pending = receiptId === undefined ? undefined : this.#pending.get(receiptId);
+      if (pending === undefined) return;
+      this.#pending.delete(receiptId!);
+      pending.reject(new PublishError(ErrorCode.PUBLISH_REJECTED, `RabbitMQ refused the message: ${error.message}`));
+    });
+  }
+
+  async send(
+    destination: string,
+    headers: Record<string, string>,
+    body: Uint8Array,
+    signal: AbortSignal,
+  ): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      if (signal.aborted) throw signal.reason;
+      try {
+        if (attempt > 0) await pause(Math.min(1_000, 10 * attempt), signal);
+        await this.#sendOnce(destination, headers, body, signal);
+        return;
+      } catch (error) {
+        if (!(error instanceof InDoubt) && !(error instanceof ConnectionError)) throw error;
+      }
+    }
+  }
+
+  async #sendOnce(
+    destination: string,
+    headers: Record<string, string>,
+    body: Uint8Array,
+    signal: AbortSignal,
+  ): Promise<void> {
+    await this.#ready(signal);
+    const session = this.#connection.session;
+    if (session === undefined) throw new InDoubt('not connected');
+    if (session.socket.needsDrain()) await abortable(session.socket.drained(), signal);
+    const receipt = `ferry-${++this.#sequence}`;
+    const confirmed = new Promise<void>((resolve, reject) => {
+      this.#pending.set(receipt, { resolve, reject });
+    });
+    try {
+      session.client.watchForReceipt(receipt, () => {
+        const pending = this.#pending.get(receipt);
+        this.#pending.delete(receipt);
+        pending?.resolve();
+      });
+      session.client.publish({ destination, headers: { ...headers, receipt }, binaryBody: body });
+    } catch {
+      this.#pending.delete(receipt);
+      throw new InDoubt('not connected'); // stompjs throws a TypeError when the session just closed
+    }
+    try {
+      await abortable(confirmed, signal);
+    } finally {
+      this.#pending.delete(receipt);
+    }
+  }
+}
+
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}
+
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return abortable(new Promise<void>((resolve) => setTimeout(resolve, ms).unref()), signal);
+}
+
+export { InDoubt };

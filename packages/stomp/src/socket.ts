@@ -1,0 +1,119 @@
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import type { IStompSocket } from '@stomp/stompjs';
+import WebSocket from 'ws';
+import type { StompSettings } from './options.js';
+
+/** The WebSocket ready states stompjs reads. */
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSING = 2;
+const CLOSED = 3;
+
+/**
+ * A plain TCP (or TLS) socket shaped like the WebSocket stompjs expects, with TCP_NODELAY on. The
+ * published `@stomp/tcp-wrapper` has no TLS; this is Ferry's own. `needsDrain()` / `drained()` expose
+ * the socket's write buffer so publishers can wait instead of buffering without bound.
+ */
+export class TcpStompSocket implements IStompSocket {
+  readonly url: string;
+  onclose: ((ev?: unknown) => unknown) | undefined | null = null;
+  onerror: ((ev: unknown) => unknown) | undefined | null = null;
+  onmessage: ((ev: unknown) => unknown) | undefined | null = null;
+  onopen: ((ev?: unknown) => unknown) | undefined | null = null;
+  binaryType = 'arraybuffer';
+  #state = CONNECTING;
+  readonly #socket: Socket;
+
+  constructor(settings: StompSettings) {
+    const { host, port } = settings;
+    this.url = `${settings.tls ? 'stomps' : 'stomp'}://${host}:${port}`;
+    this.#socket = settings.tls
+      ? tlsConnect({ host, port, servername: isIp(host) ? undefined : host, ...settings.tlsOptions })
+      : netConnect({ host, port });
+    const socket = this.#socket;
+    socket.setNoDelay(true);
+    socket.once(settings.tls ? 'secureConnect' : 'connect', () => {
+      this.#state = OPEN;
+      this.onopen?.();
+    });
+    socket.on('data', (chunk: Buffer) => {
+      const data = chunk.buffer.slice(chunk.byteOffset, chunk.byteOffset + chunk.byteLength);
+      this.onmessage?.({ data });
+    });
+    socket.on('error', (error: Error) => {
+      this.onerror?.({ error, message: error.message });
+    });
+    socket.on('close', (hadError: boolean) => {
+      this.#state = CLOSED;
+      this.onclose?.({ code: hadError ? 1006 : 1000, reason: '', wasClean: !hadError });
+    });
+  }
+
+  get readyState(): number {
+    return this.#state;
+  }
+
+  /** True when the socket's write buffer is over its high-water mark. */
+  needsDrain(): boolean {
+    return this.#socket.writableNeedDrain;
+  }
+
+  /** Resolves when the write buffer drained (or the socket closed). */
+  drained(): Promise<void> {
+    if (!this.#socket.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.#socket.off('drain', done);
+        this.#socket.off('close', done);
+        resolve();
+      };
+      this.#socket.on('drain', done);
+      this.#socket.on('close', done);
+    });
+  }
+
+  send(data: string | ArrayBufferLike | Blob | ArrayBufferView): void {
+    if (this.#state !== OPEN) return;
+    if (typeof data === 'string') this.#socket.write(data);
+    else if (ArrayBuffer.isView(data))
+      this.#socket.write(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    else if (data instanceof ArrayBuffer) this.#socket.write(new Uint8Array(data));
+  }
+
+  close(): void {
+    if (this.#state === CLOSED) return;
+    this.#state = CLOSING;
+    this.#socket.end();
+    this.#socket.destroySoon();
+  }
+
+  /** Drops the connection at once, as a network failure would. */
+  terminate(): void {
+    this.#state = CLOSING;
+    this.#socket.destroy();
+  }
+}
+
+function isIp(host: string): boolean {
+  return /^[\d.]+$/.test(host) || host.includes(':');
+}
+
+/** A WebSocket to RabbitMQ's web-STOMP plugin (`ws://…:15674/ws`), with TCP_NODELAY on its socket. */
+export function webSocket(settings: StompSettings): IStompSocket & { needsDrain(): boolean; drained(): Promise<void> } {
+  const ws = new WebSocket(settings.webSocketUrl, ['v12.stomp'], {
+    ...(settings.tlsOptions ?? {}),
+    handshakeTimeout: settings.connectTimeoutMs || undefined,
+  });
+  ws.binaryType = 'arraybuffer';
+  ws.on('upgrade', (response) => response.socket.setNoDelay(true));
+  ws.on('error', () => undefined); // reported through onerror / onclose
+  const wrapped = ws as unknown as IStompSocket & { needsDrain(): boolean; drained(): Promise<void> };
+  wrapped.needsDrain = () => ws.bufferedAmount > 16 * 1024 * 1024;
+  wrapped.drained = async () => {
+    while (ws.readyState === OPEN && ws.bufferedAmount > 16 * 1024 * 1024) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  };
+  return wrapped;
+}

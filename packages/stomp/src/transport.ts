@@ -1,0 +1,177 @@
+import {
+  ClosedError,
+  ConnectionError,
+  DEFAULT_PUBLISH_TIMEOUT,
+  type Delivery,
+  type Destination,
+  Emitter,
+  type Envelope,
+  type FerryError,
+  type HealthStatus,
+  type Transport,
+  type TransportContext,
+  type TransportEvents,
+  type TransportPublishOptions,
+  type TransportSubscribeOptions,
+  type TransportSubscription,
+} from '@ferry/core';
+import { ManagedConnection } from './connection.js';
+import { resolveSettings, STOMP_CAPABILITIES, type StompConnectOptions, type StompSettings } from './options.js';
+import { abortable, Publisher } from './publisher.js';
+import { StompSubscription } from './subscription.js';
+import { isDurable, RABBITMQ } from './topology.js';
+import { toFrame } from './wire.js';
+
+/**
+ * The STOMP 1.2 transport (RabbitMQ's STOMP plugin). Two connections: one publishes (a memory alarm
+ * blocks it, never the acks), one consumes. After a reconnect every subscription is re-issued before
+ * waiting publishes go out.
+ */
+export class StompTransport extends Emitter<TransportEvents> implements Transport {
+  readonly name = 'stomp';
+  readonly capabilities = STOMP_CAPABILITIES;
+  readonly #publishing: ManagedConnection;
+  readonly #context: TransportContext;
+  readonly #settings: StompSettings;
+  readonly #publisher: Publisher;
+  readonly #subscriptions = new Set<StompSubscription>();
+  readonly #publishTimeoutMs: number;
+  readonly #sourceLabel: string;
+  #status: HealthStatus = 'up';
+  #gate: { promise: Promise<void>; open: () => void } | undefined;
+
+  constructor(context: TransportContext, settings: StompSettings, publishing: ManagedConnection) {
+    super();
+    this.#context = context;
+    this.#settings = settings;
+    this.#publishing = publishing;
+    const timeout = context.options['publishTimeout'];
+    this.#publishTimeoutMs = typeof timeout === 'number' ? timeout : DEFAULT_PUBLISH_TIMEOUT;
+    this.#sourceLabel = context.redactor.url(`${context.url.protocol}//${context.url.host}`);
+    this.#publisher = new Publisher(publishing, (signal) => this.#whenReady(signal));
+    this.#watch(publishing);
+    publishing.on('up', () => this.#maybeUp());
+  }
+
+  #watch(connection: ManagedConnection): void {
+    connection.on('down', (error) => this.#down(error));
+    connection.on('reconnecting', (attempt, delayMs) => this.emit('reconnecting', attempt, delayMs));
+    connection.on('brokerError', (error) => this.emit('error', error));
+  }
+
+  status(): { status: HealthStatus } {
+    return { status: this.#status };
+  }
+
+  async publish(destination: Destination, envelope: Envelope, options: TransportPublishOptions): Promise<void> {
+    if (this.#status === 'down') throw new ClosedError('STOMP connection');
+    const { headers, body } = toFrame(envelope, destination, isDurable(destination));
+    const hints = destination.options.stomp?.headers ?? {};
+    await this.#publisher.send(RABBITMQ.publishTarget(destination), { ...hints, ...headers }, body, options.signal);
+  }
+
+  async subscribe(
+    source: Destination,
+    options: TransportSubscribeOptions,
+    deliver: (delivery: Delivery) => Promise<void>,
+  ): Promise<TransportSubscription> {
+    if (this.#status === 'down') throw new ClosedError('STOMP connection');
+    const { logger, redactor, reconnect } = this.#context;
+    const connection = new ManagedConnection('consume', this.#settings, reconnect, logger, redactor);
+    const subscription = new StompSubscription(connection, source, options, deliver, {
+      publisher: this.#publisher,
+      publishTimeoutMs: this.#publishTimeoutMs,
+      sourceLabel: this.#sourceLabel,
+      onError: (error) => this.emit('error', error),
+    });
+    const signal = AbortSignal.timeout(this.#publishTimeoutMs);
+    try {
+      await this.#whenReady(signal);
+      await abortable(connection.open(), signal);
+      this.#watch(connection);
+      connection.on('up', () => this.#maybeUp());
+      this.#subscriptions.add(subscription);
+      await abortable(subscription.start(connection.session!), signal);
+    } catch (error) {
+      this.#subscriptions.delete(subscription);
+      await subscription.shutdownNow();
+      if (signal.aborted && error === signal.reason) {
+        throw new ConnectionError(
+          `Could not subscribe to ${subscription.plan.destination} within ${this.#publishTimeoutMs} ms: the broker is unreachable`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+    return {
+      close: async () => {
+        this.#subscriptions.delete(subscription);
+        await subscription.close();
+        this.#maybeUp();
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#status === 'down') return;
+    this.#status = 'down';
+    this.#gate?.open();
+    await Promise.all([...this.#subscriptions].map((s) => s.shutdownNow()));
+    this.#subscriptions.clear();
+    await this.#publishing.close();
+  }
+
+  #down(error: FerryError): void {
+    if (this.#status === 'down') return;
+    if (this.#gate === undefined) {
+      let open = (): void => undefined;
+      const promise = new Promise<void>((resolve) => (open = resolve));
+      this.#gate = { promise, open };
+    }
+    if (this.#status === 'up') {
+      this.#status = 'reconnecting';
+      this.emit('disconnected', error);
+    }
+  }
+
+  #maybeUp(): void {
+    if (this.#status === 'down') return;
+    if (this.#publishing.session === undefined) return;
+    for (const subscription of this.#subscriptions) {
+      if (!subscription.ready) {
+        // Not resubscribed yet: look again once its RECEIPT came.
+        const session = subscription.connection.session;
+        if (session !== undefined) void subscription.start(session).then(() => this.#maybeUp());
+        return;
+      }
+    }
+    const gate = this.#gate;
+    this.#gate = undefined;
+    if (this.#status === 'reconnecting') {
+      this.#status = 'up';
+      gate?.open();
+      this.emit('connected');
+    }
+  }
+
+  #whenReady(signal: AbortSignal): Promise<void> {
+    if (this.#status === 'down') return Promise.reject(new ClosedError('STOMP connection'));
+    const gate = this.#gate;
+    if (gate === undefined) return Promise.resolve();
+    return abortable(gate.promise, signal).then(() => {
+      if (this.#status === 'down') throw new ClosedError('STOMP connection');
+    });
+  }
+}
+
+/** The factory `connect('stomp://…')` uses. */
+export async function createTransport(context: TransportContext): Promise<Transport> {
+  const settings = resolveSettings(
+    context.url,
+    context.options['stomp'] as StompConnectOptions | undefined,
+    context.connectionName,
+  );
+  const publishing = new ManagedConnection('publish', settings, context.reconnect, context.logger, context.redactor);
+  await publishing.open();
+  return new StompTransport(context, settings, publishing);
+}

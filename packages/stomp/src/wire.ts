@@ -1,0 +1,127 @@
+import type { IMessage } from '@stomp/stompjs';
+import {
+  DecodeError,
+  type Destination,
+  type Envelope,
+  type FerryError,
+  decodeStructured,
+  encodeStructured,
+  fromPrefixedHeaders,
+  looksStructured,
+  STRUCTURED_CONTENT_TYPE,
+  toPrefixedHeaders,
+} from '@ferry/core';
+
+/**
+ * Headers the broker or protocol adds to a MESSAGE, never the application's: STOMP frame headers, the
+ * SEND and SUBSCRIBE headers RabbitMQ echoes back, and the AMQP properties it maps to headers.
+ */
+const CONTROL_HEADERS: ReadonlySet<string> = new Set([
+  'destination',
+  'message-id',
+  'subscription',
+  'ack',
+  'content-length',
+  'content-type',
+  'receipt',
+  'persistent',
+  'durable',
+  'auto-delete',
+  'exclusive',
+  'id',
+  'prefetch-count',
+  'redelivered',
+  'x-delivery-count',
+  'x-queue-name',
+  'x-queue-type',
+  'x-message-ttl',
+  'x-expires',
+  'x-max-length',
+  'x-max-length-bytes',
+  'x-overflow',
+  'x-dead-letter-exchange',
+  'x-dead-letter-routing-key',
+  'x-max-priority',
+  'amqp-message-id',
+  'app-id',
+  'type',
+  'timestamp',
+  'user-id',
+  'correlation-id',
+  'reply-to',
+  'priority',
+  'expires',
+  'content-encoding',
+]);
+const CONTROL_PREFIXES = ['x-death', 'x-first-death-', 'x-last-death-', 'x-mqtt-', 'x-received-from'];
+
+/** True for a header a broker or protocol adds (compared lower-case). */
+export function isControlHeader(name: string): boolean {
+  return CONTROL_HEADERS.has(name) || CONTROL_PREFIXES.some((prefix) => name.startsWith(prefix));
+}
+
+/** The frame headers and body of an outgoing envelope. */
+export function toFrame(
+  envelope: Envelope,
+  destination: Destination,
+  persistent: boolean,
+): { headers: Record<string, string>; body: Uint8Array } {
+  if (destination.options.contentMode === 'structured') {
+    return {
+      headers: { 'content-type': STRUCTURED_CONTENT_TYPE, persistent: String(persistent) },
+      body: encodeStructured(envelope),
+    };
+  }
+  const a = envelope.attributes;
+  return {
+    headers: {
+      ...toPrefixedHeaders(envelope),
+      ...(a.datacontenttype === undefined ? {} : { 'content-type': a.datacontenttype }),
+      persistent: String(persistent),
+    },
+    body: envelope.body,
+  };
+}
+
+/**
+ * The envelope of a MESSAGE. Ferry's messages carry `ce-*` headers; a plain client's message gets one
+ * synthesized (RabbitMQ's `amqp-message-id`, `type`, `timestamp`, `app-id` and `content-type` when the
+ * message came from AMQP); a CloudEvents JSON document in the body is read as one.
+ */
+export function fromFrame(message: IMessage, fallbackSource: string): { envelope: Envelope; error?: FerryError } {
+  const headers = message.headers as Record<string, string>;
+  const contentType = headers['content-type'];
+  const timestamp = Number(headers['timestamp']);
+  const fallback = {
+    ...(nonEmpty(headers['amqp-message-id']) === undefined ? {} : { id: headers['amqp-message-id']! }),
+    ...(nonEmpty(headers['type']) === undefined ? {} : { type: headers['type']! }),
+    source: nonEmpty(headers['app-id']) ?? fallbackSource,
+    ...(contentType === undefined ? {} : { contentType }),
+    ...(Number.isFinite(timestamp) && timestamp > 0 ? { time: new Date(timestamp * 1000).toISOString() } : {}),
+  };
+  const body = message.binaryBody;
+  const plain = (): Envelope => fromPrefixedHeaders(headers, body, fallback, isControlHeader);
+  const binary = headers['ce-id'] !== undefined;
+  if (!binary && contentType !== undefined && contentType.toLowerCase().startsWith('application/cloudevents+json')) {
+    try {
+      return { envelope: decodeStructured(body) };
+    } catch (error) {
+      return {
+        envelope: plain(),
+        error: error instanceof DecodeError ? error : new DecodeError(String(error), { cause: error }),
+      };
+    }
+  }
+  if (!binary && contentType === undefined && looksStructured(body)) {
+    try {
+      return { envelope: decodeStructured(body) };
+    } catch {
+      return { envelope: plain() };
+    }
+  }
+  return { envelope: plain() };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
