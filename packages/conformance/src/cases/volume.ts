@@ -157,7 +157,7 @@ const CONCURRENCY = 10;
 const volume: ConformanceCase = {
   id: '04',
   title:
-    'Messages from many concurrent publishers to one queue with several consumer instances are each handled exactly once',
+    'volume: messages from many concurrent publishers to one queue with several consumer instances are each handled exactly once',
   run: async (ctx) => {
     const publishers = ctx.count(10, 50);
     const total = ctx.count(100, 5_000);
@@ -194,7 +194,7 @@ const volume: ConformanceCase = {
 const manyTopics: ConformanceCase = {
   id: '05a',
   title:
-    'Many topics published to at once on one broker: each private subscription gets exactly the messages of its own topic',
+    'many destinations: many topics published to at once on one broker: each private subscription gets exactly the messages of its own topic',
   run: async (ctx) => {
     const topicCount = ctx.count(10, 20);
     const perTopic = ctx.count(10, 100);
@@ -255,7 +255,8 @@ const manyTopics: ConformanceCase = {
 
 const manyDestinations: ConformanceCase = {
   id: '05b',
-  title: 'One consumer subscribed to many queues at once receives the message of each queue from that queue',
+  title:
+    'many destinations: one consumer subscribed to many queues at once receives the message of each queue from that queue',
   run: async (ctx) => {
     const count = ctx.count(25, 100);
     const broker = await ctx.connect();
@@ -312,7 +313,7 @@ const KEYS = 16;
 const ordering: ConformanceCase = {
   id: '06',
   title:
-    'One sequential publisher and one consumer with concurrency 1: messages arrive in publish order, per key and overall, without gaps',
+    'ordering: one sequential publisher and one consumer with concurrency 1: messages arrive in publish order, per key and overall, without gaps',
   requires: ['orderedDelivery'],
   run: async (ctx) => {
     const total = ctx.count(100, 1_000);
@@ -361,7 +362,7 @@ const ordering: ConformanceCase = {
 const backPressure: ConformanceCase = {
   id: '07',
   title:
-    'With concurrency 1 the next message is not handed to the handler until the current one settled (back-pressure)',
+    'back-pressure: with concurrency 1 the next message is not handed to the handler until the current one settled (back-pressure)',
   run: async (ctx) => {
     const total = ctx.count(5, 20);
     const q = ctx.queue('backpressure');
@@ -420,7 +421,8 @@ const backPressure: ConformanceCase = {
 
 const competing: ConformanceCase = {
   id: '08',
-  title: 'Competing consumers on one queue share its messages: each handled once, and every consumer gets a share',
+  title:
+    'competing consumers: the consumers of one queue share its messages: each handled once, and every consumer gets a share',
   requires: ['competingConsumers'],
   run: async (ctx) => {
     const instances = 3;
@@ -454,7 +456,7 @@ const competing: ConformanceCase = {
 
 const fanOutGroups: ConformanceCase = {
   id: '09a',
-  title: 'Every subscriber group on a topic (two members each) receives every message exactly once',
+  title: 'fan-out: every subscriber group on a topic (two members each) receives every message exactly once',
   requires: ['groups'],
   run: async (ctx) => {
     const groupCount = 3;
@@ -505,7 +507,7 @@ const fanOutGroups: ConformanceCase = {
 
 const fanOutPrivate: ConformanceCase = {
   id: '09b',
-  title: 'Every private subscription (no group) on a topic receives every message exactly once',
+  title: 'fan-out: every private subscription (no group) on a topic receives every message exactly once',
   run: async (ctx) => {
     const subscribers = 2;
     const total = ctx.count(30, 100);
@@ -537,7 +539,7 @@ const fanOutPrivate: ConformanceCase = {
 const churn: ConformanceCase = {
   id: '12',
   title:
-    'Subscribers opened and closed in batches while messages flow lose no message, and every duplicate is flagged as a redelivery',
+    'churn: subscribers opened and closed in batches while messages flow lose no message, and every duplicate is flagged as a redelivery',
   requires: ['durableSubscriptions'],
   run: async (ctx) => {
     const total = ctx.count(100, 5_000);
@@ -625,7 +627,8 @@ const churn: ConformanceCase = {
 
 const concurrentClose: ConformanceCase = {
   id: '13',
-  title: 'Ten subscriptions closed concurrently stop receiving, and a new subscriber then gets every new message',
+  title:
+    'concurrent close: ten subscriptions closed concurrently stop receiving, and a new subscriber then gets every new message',
   run: async (ctx) => {
     const subscriptionCount = 10;
     const after = ctx.count(20, 50);
