@@ -258,7 +258,7 @@ describe('amqp interop: Ferry producer → plain AMQP consumer', () => {
       subject: 'order-7',
       time,
       data: { orderId: 7, lines: [{ sku: 'a', qty: 2 }] },
-      headers: { tenant: 'acme', 'correlation-id': 'c-9' },
+      headers: { tenant: 'acme', 'x-correlation-id': 'c-9' },
     });
     await producer.publish(queue(transient, { durable: false }), { type: 'ping', data: 'x' });
     const { channel } = await plain();
@@ -281,7 +281,7 @@ describe('amqp interop: Ferry producer → plain AMQP consumer', () => {
       'ce-datacontenttype': 'application/json',
       'ce-subject': 'order-7',
       tenant: 'acme',
-      'correlation-id': 'c-9',
+      'x-correlation-id': 'c-9',
     });
     expect(message.fields).toMatchObject({ exchange: '', routingKey: name });
 

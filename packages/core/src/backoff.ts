@@ -63,7 +63,8 @@ function inRange(value: number, name: string, min: number, max: number): number 
 
 const DELAY_LADDER: readonly number[] = (() => {
   const steps: number[] = [];
-  for (let scale = 10; scale <= 100_000_000; scale *= 10) for (const m of [1, 1.5, 2, 3, 4, 5, 7]) steps.push(m * scale);
+  for (let scale = 10; scale <= 100_000_000; scale *= 10)
+    for (const m of [1, 1.5, 2, 3, 4, 5, 7]) steps.push(m * scale);
   return steps;
 })();
 

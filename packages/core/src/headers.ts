@@ -38,6 +38,38 @@ const CONTROL_HEADERS: ReadonlySet<string> = new Set([
   'redelivered',
   'x-death',
   'x-delivery-count',
+  // STOMP frame headers, and the AMQP properties RabbitMQ's STOMP plugin maps to headers: a header with
+  // one of these names would change the message or vanish on some transport, never arrive everywhere.
+  'id',
+  'type',
+  'timestamp',
+  'priority',
+  'expiration',
+  'expires',
+  'correlation-id',
+  'reply-to',
+  'user-id',
+  'app-id',
+  'amqp-message-id',
+  'durable',
+  'auto-delete',
+  'exclusive',
+  'prefetch-count',
+  // RabbitMQ queue arguments: on a STOMP SEND they change how the queue is declared.
+  'x-queue-name',
+  'x-queue-type',
+  'x-message-ttl',
+  'x-expires',
+  'x-max-length',
+  'x-max-length-bytes',
+  'x-overflow',
+  'x-dead-letter-exchange',
+  'x-dead-letter-routing-key',
+  'x-max-priority',
+  'x-single-active-consumer',
+  'x-delivery-limit',
+  'x-queue-mode',
+  'x-max-age',
 ]);
 
 /** True when `name` is reserved for Ferry, CloudEvents or a protocol and cannot be set by an application. */
@@ -51,9 +83,10 @@ export function isReservedHeader(name: string): boolean {
   );
 }
 
-// Names refuse control characters (tab, CR and LF included), space, DEL and ':'; values may hold any text.
+// Names refuse control characters (tab, CR and LF included), space, DEL, ':' and '\\' (STOMP cannot carry a
+// backslash in a name through stompjs); values may hold any text.
 // eslint-disable-next-line no-control-regex -- the point is to find control characters
-const BAD_NAME = /[\u0000-\u0020\u007f:]/;
+const BAD_NAME = /[\u0000-\u0020\u007f:\\]/;
 
 /**
  * Checks application headers before a publish: string names and values, no reserved names.
@@ -64,13 +97,13 @@ export function assertApplicationHeaders(headers: Readonly<Record<string, unknow
   for (const [name, value] of Object.entries(headers)) {
     if (name.length === 0 || name.length > 255 || BAD_NAME.test(name)) {
       throw new ConfigurationError(
-        `Invalid header name ${JSON.stringify(name)}: use 1-255 visible characters without ':' or spaces`,
+        `Invalid header name ${JSON.stringify(name)}: use 1-255 visible characters without ':', '\\' or spaces`,
         { code: ErrorCode.INVALID_HEADER },
       );
     }
     if (isReservedHeader(name)) {
       throw new ConfigurationError(
-        `Header ${JSON.stringify(name)} is reserved (ce-*, ferry-*, x-mqtt-* and protocol control headers): pick another name, e.g. "x-${name.replace(/^(ce|ferry)-/i, '')}"`,
+        `Header ${JSON.stringify(name)} is reserved (ce-*, ferry-*, x-mqtt-*, protocol control headers and the AMQP properties and queue arguments RabbitMQ reads from STOMP headers): pick another name, e.g. "x-${name.replace(/^(ce|ferry)-/i, '')}"`,
         { code: ErrorCode.RESERVED_HEADER },
       );
     }

@@ -21,6 +21,8 @@ export interface ConnectionEvents {
   reconnecting: (attempt: number, delayMs: number) => void;
   /** An ERROR frame from the broker (the session closes after it); `receiptId` names the frame that caused it, if known. */
   brokerError: (error: FerryError, receiptId: string | undefined) => void;
+  /** Reconnecting stopped: the broker refused this connection's frames with an ERROR `maxErrorClosures` times in a row. */
+  failed: (error: FerryError) => void;
 }
 
 /**
@@ -34,6 +36,12 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
   #closed = false;
   #attempt = 0;
   #timer: NodeJS.Timeout | undefined;
+  /** The last ERROR frame's text in the current session, if any. */
+  #errorFrame: string | undefined;
+  /** Sessions in a row that ended right after an ERROR frame. */
+  #errorClosures = 0;
+  /** After this many sessions in a row end with an ERROR frame, stop reconnecting (`Infinity`: never stop). */
+  maxErrorClosures = Number.POSITIVE_INFINITY;
   readonly #settings: StompSettings;
   readonly #backoff: Backoff;
   readonly #logger: Logger;
@@ -99,7 +107,7 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
       const url = s.transport === 'websocket' ? s.webSocketUrl : `${s.tls ? 'stomps' : 'stomp'}://${s.host}:${s.port}`;
       const client = new Client({
         webSocketFactory: () => {
-          socket = s.transport === 'websocket' ? webSocket(s) : (new TcpStompSocket(s));
+          socket = s.transport === 'websocket' ? webSocket(s) : new TcpStompSocket(s);
           return socket;
         },
         connectHeaders: {
@@ -131,6 +139,7 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
         const text = brokerText(frame);
         if (!settled) fail(`the broker answered ERROR: ${text}`);
         else {
+          this.#errorFrame = text;
           const error = this.#redactor.error(new ConnectionError(`STOMP broker ERROR: ${text}`)) as FerryError;
           this.emit('brokerError', error, frame.headers['receipt-id']);
         }
@@ -146,9 +155,16 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
     });
   }
 
+  /** The text of the ERROR frame that ended the last session, if one did. */
+  get lastErrorFrame(): string | undefined {
+    return this.#errorFrame;
+  }
+
   #attach(session: Session): void {
     this.#session = session;
     this.#attempt = 0;
+    this.#errorFrame = undefined;
+    const connectedAt = Date.now();
     const previous = session.client.onWebSocketClose;
     session.client.onWebSocketClose = (event: unknown) => {
       previous(event);
@@ -156,7 +172,21 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
       this.#session = undefined;
       void session.client.deactivate({ force: true }).catch(() => undefined);
       if (this.#closed) return;
-      this.emit('down', new ConnectionError(`STOMP ${this.role} connection lost`));
+      const refused = this.#errorFrame;
+      // A session refused within seconds of connecting, again and again, is a configuration problem
+      // (a queue declared with other arguments, a forbidden header): stop instead of looping.
+      this.#errorClosures = refused !== undefined && Date.now() - connectedAt < 10_000 ? this.#errorClosures + 1 : 0;
+      const lost = new ConnectionError(
+        refused === undefined
+          ? `STOMP ${this.role} connection lost`
+          : `STOMP ${this.role} connection closed by the broker: ${refused}`,
+      );
+      this.emit('down', this.#redactor.error(lost) as FerryError);
+      if (this.#errorClosures >= this.maxErrorClosures) {
+        this.#closed = true;
+        this.emit('failed', this.#redactor.error(lost) as FerryError);
+        return;
+      }
       this.#schedule();
     };
     this.emit('up', session);

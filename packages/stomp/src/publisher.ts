@@ -2,7 +2,15 @@ import { ConnectionError, ErrorCode, type FerryError, PublishError } from '@ferr
 import type { ManagedConnection } from './connection.js';
 
 /** A publish whose outcome is unknown (the connection closed before its RECEIPT): send it again. */
-class InDoubt extends Error {}
+class InDoubt extends Error {
+  /** The ERROR frame that closed the connection, if one did. */
+  constructor(
+    message: string,
+    readonly errorFrame?: string,
+  ) {
+    super(message);
+  }
+}
 
 /** Waits until the transport can publish (connected, subscriptions restored). */
 export type ReadyGate = (signal: AbortSignal) => Promise<void>;
@@ -28,7 +36,10 @@ export class Publisher {
     this.#connection = connection;
     this.#ready = ready;
     connection.on('down', () => {
-      for (const pending of this.#pending.values()) pending.reject(new InDoubt('connection lost before the receipt'));
+      const errorFrame = connection.lastErrorFrame;
+      for (const pending of this.#pending.values()) {
+        pending.reject(new InDoubt('connection lost before the receipt', errorFrame));
+      }
       this.#pending.clear();
     });
     connection.on('brokerError', (error: FerryError, receiptId: string | undefined) => {
@@ -45,6 +56,7 @@ export class Publisher {
     body: Uint8Array,
     signal: AbortSignal,
   ): Promise<void> {
+    let refusals = 0;
     for (let attempt = 0; ; attempt++) {
       if (signal.aborted) throw signal.reason;
       try {
@@ -53,6 +65,11 @@ export class Publisher {
         return;
       } catch (error) {
         if (!(error instanceof InDoubt) && !(error instanceof ConnectionError)) throw error;
+        // RabbitMQ names no receipt-id in its ERROR frames: a publish in flight when ERROR closed the
+        // connection twice in a row is taken to be the one it refused, and fails instead of looping.
+        if (error instanceof InDoubt && error.errorFrame !== undefined && ++refusals >= 2) {
+          throw new PublishError(ErrorCode.PUBLISH_REJECTED, `RabbitMQ refused the message: ${error.errorFrame}`);
+        }
       }
     }
   }

@@ -81,11 +81,10 @@ export class StompSubscription {
         resolve();
       }),
     );
-    session.client.subscribe(
-      this.plan.destination,
-      (message) => this.#onMessage(session, message),
-      { ...this.plan.headers, receipt },
-    );
+    session.client.subscribe(this.plan.destination, (message) => this.#onMessage(session, message), {
+      ...this.plan.headers,
+      receipt,
+    });
     return this.#started;
   }
 
@@ -136,6 +135,7 @@ export class StompSubscription {
       envelope,
       destination: this.#destinationOf(message.headers['destination']),
       redelivered: message.headers['redelivered'] === 'true',
+      ...deliveryCount(message.headers['x-delivery-count']),
       ...(error === undefined ? {} : { error }),
       ack: () => settle(() => message.ack()),
       release: () => settle(() => message.nack()),
@@ -171,4 +171,10 @@ export class StompSubscription {
     const signal = AbortSignal.timeout(this.#deps.publishTimeoutMs);
     await this.#deps.publisher.send(target.destination, { ...headers, ...target.headers }, body, signal);
   }
+}
+
+/** Quorum queues count deliveries (`x-delivery-count`: earlier deliveries); Ferry counts this one too. */
+function deliveryCount(header: string | undefined): { deliveryCount?: number } {
+  const count = Number(header);
+  return header !== undefined && Number.isInteger(count) && count >= 0 ? { deliveryCount: count + 1 } : {};
 }

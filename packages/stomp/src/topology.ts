@@ -10,6 +10,8 @@ import { deadLetterQueueName, type Destination, type Queue, type Topic } from '@
 export interface Dialect {
   /** Where a publish goes. */
   publishTarget(destination: Destination): string;
+  /** Headers that declare a queue the way Ferry means it when a SEND creates it. */
+  declareHeaders(destination: Destination): Record<string, string>;
   /** What a subscription SUBSCRIBEs to, with which headers, and the queue its messages live in. */
   subscription(source: Destination, group: string | undefined, id: string, concurrency: number): SubscriptionPlan;
   /** Where a retry copy goes after `bucketMs` (a delay queue declared by its SEND headers), or at once when 0. */
@@ -25,6 +27,10 @@ export interface SubscriptionPlan {
   readonly durable: boolean;
 }
 
+function queueShape(durable: boolean): Record<string, string> {
+  return { durable: String(durable), 'auto-delete': 'false', exclusive: 'false' };
+}
+
 function hintHeaders(destination: Destination): Record<string, string> {
   return { ...destination.options.stomp?.headers };
 }
@@ -35,14 +41,21 @@ export const RABBITMQ: Dialect = {
     return destination.kind === 'queue' ? `/queue/${destination.name}` : `/topic/${destination.name}`;
   },
 
+  declareHeaders(destination) {
+    // Without these, RabbitMQ reads a SEND's `persistent:false` as "declare a non-durable queue" and makes
+    // it exclusive to the sending connection.
+    if (destination.kind !== 'queue') return {};
+    return { ...queueShape(destination.options.durable !== false), ...hintHeaders(destination) };
+  },
+
   subscription(source, group, id, concurrency) {
     const common = { ack: 'client-individual', 'prefetch-count': String(concurrency), id };
     if (source.kind === 'queue') {
       return {
         destination: `/queue/${source.name}`,
-        headers: { ...hintHeaders(source), ...common },
+        headers: { ...queueShape(source.options.durable !== false), ...hintHeaders(source), ...common },
         queueName: source.name,
-        durable: true,
+        durable: source.options.durable !== false,
       };
     }
     const t: Topic = source;
@@ -73,6 +86,7 @@ export const RABBITMQ: Dialect = {
     return {
       destination: `/queue/${name}`,
       headers: {
+        ...queueShape(true),
         'x-message-ttl': String(bucketMs),
         'x-dead-letter-exchange': '',
         'x-dead-letter-routing-key': queueName,

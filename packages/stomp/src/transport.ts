@@ -23,9 +23,9 @@ import { isDurable, RABBITMQ } from './topology.js';
 import { toFrame } from './wire.js';
 
 /**
- * The STOMP 1.2 transport (RabbitMQ's STOMP plugin). Two connections: one publishes (a memory alarm
- * blocks it, never the acks), one consumes. After a reconnect every subscription is re-issued before
- * waiting publishes go out.
+ * The STOMP 1.2 transport (RabbitMQ's STOMP plugin). One connection publishes (a memory alarm blocks it,
+ * never the acks); each subscription has a connection of its own (see {@link StompSubscription}). After a
+ * reconnect every subscription is re-issued before waiting publishes go out.
  */
 export class StompTransport extends Emitter<TransportEvents> implements Transport {
   readonly name = 'stomp';
@@ -66,8 +66,8 @@ export class StompTransport extends Emitter<TransportEvents> implements Transpor
   async publish(destination: Destination, envelope: Envelope, options: TransportPublishOptions): Promise<void> {
     if (this.#status === 'down') throw new ClosedError('STOMP connection');
     const { headers, body } = toFrame(envelope, destination, isDurable(destination));
-    const hints = destination.options.stomp?.headers ?? {};
-    await this.#publisher.send(RABBITMQ.publishTarget(destination), { ...hints, ...headers }, body, options.signal);
+    const declare = RABBITMQ.declareHeaders(destination);
+    await this.#publisher.send(RABBITMQ.publishTarget(destination), { ...declare, ...headers }, body, options.signal);
   }
 
   async subscribe(
@@ -89,7 +89,19 @@ export class StompTransport extends Emitter<TransportEvents> implements Transpor
       await this.#whenReady(signal);
       await abortable(connection.open(), signal);
       this.#watch(connection);
+      connection.maxErrorClosures = 3;
       connection.on('up', () => this.#maybeUp());
+      connection.on('failed', (error) => {
+        // Refused again and again (e.g. the queue exists with other arguments): this subscription is over.
+        this.#subscriptions.delete(subscription);
+        this.emit('error', error);
+        this.#maybeUp();
+      });
+      connection.on('brokerError', (error) => {
+        // RabbitMQ cancels a subscription whose queue was deleted but keeps the connection: start over,
+        // which declares the queue again.
+        if (/cancel/i.test(error.message)) connection.destroySocket();
+      });
       this.#subscriptions.add(subscription);
       await abortable(subscription.start(connection.session!), signal);
     } catch (error) {

@@ -51,6 +51,7 @@ const CONTROL_HEADERS: ReadonlySet<string> = new Set([
   'reply-to',
   'priority',
   'expires',
+  'expiration',
   'content-encoding',
 ]);
 const CONTROL_PREFIXES = ['x-death', 'x-first-death-', 'x-last-death-', 'x-mqtt-', 'x-received-from'];
@@ -75,6 +76,11 @@ export function toFrame(
   const a = envelope.attributes;
   return {
     headers: {
+      // AMQP properties for plain AMQP consumers (RabbitMQ maps these STOMP headers to them; they are
+      // AMQP short strings, so longer values stay only in the ce-* headers).
+      ...short('amqp-message-id', a.id),
+      ...short('type', a.type),
+      ...short('app-id', a.source),
       ...toPrefixedHeaders(envelope),
       ...(a.datacontenttype === undefined ? {} : { 'content-type': a.datacontenttype }),
       persistent: String(persistent),
@@ -120,6 +126,10 @@ export function fromFrame(message: IMessage, fallbackSource: string): { envelope
     }
   }
   return { envelope: plain() };
+}
+
+function short(name: string, value: string): Record<string, string> {
+  return Buffer.byteLength(value) <= 255 ? { [name]: value } : {};
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -64,8 +64,19 @@ describe(`stomp soak: ${TOTAL} persistent messages while every connection is dro
     const dropAt = new Set(DROPS.map((f) => Math.floor(TOTAL * f)));
     const started = Date.now();
     await inParallel(TOTAL, IN_FLIGHT, async (n) => {
-      if (dropAt.has(n))
-        drops.push(rabbitmqctl('close_all_connections', 'ferry soak: dropping every connection').then(() => undefined));
+      if (dropAt.has(n)) {
+        // The second drop goes through the fault proxy in front of one consumer; the others close every
+        // STOMP connection of the node.
+        const which = [...dropAt].sort((a, b) => a - b).indexOf(n);
+        drops.push(
+          which === 1
+            ? proxied
+                .disconnect()
+                .then(() => new Promise((resolve) => setTimeout(resolve, 200)))
+                .then(() => proxied.reconnect())
+            : rabbitmqctl('close_all_connections', 'ferry soak: dropping every connection').then(() => undefined),
+        );
+      }
       const id = `${run}-${n}`;
       for (let attempt = 1; attempt <= 5; attempt++) {
         try {
