@@ -18,7 +18,12 @@ export type ReadyGate = (signal: AbortSignal) => Promise<void>;
 interface Pending {
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
+  /** Armed by an ERROR frame that did not close the connection. */
+  timer?: NodeJS.Timeout;
 }
+
+/** After an ERROR frame, how long a publish may still wait for its RECEIPT before it counts as the refused one, ms. */
+const REFUSAL_GRACE_MS = 1_000;
 
 /**
  * Publishes with a `receipt` header and resolves on the RECEIPT (RabbitMQ sends it for a persistent
@@ -38,15 +43,32 @@ export class Publisher {
     connection.on('down', () => {
       const errorFrame = connection.lastErrorFrame;
       for (const pending of this.#pending.values()) {
+        clearTimeout(pending.timer);
         pending.reject(new InDoubt('connection lost before the receipt', errorFrame));
       }
       this.#pending.clear();
     });
     connection.on('brokerError', (error: FerryError, receiptId: string | undefined) => {
-      const pending = receiptId === undefined ? undefined : this.#pending.get(receiptId);
-      if (pending === undefined) return;
-      this.#pending.delete(receiptId!);
-      pending.reject(new PublishError(ErrorCode.PUBLISH_REJECTED, `RabbitMQ refused the message: ${error.message}`));
+      const refused = (): PublishError =>
+        new PublishError(
+          ErrorCode.PUBLISH_REJECTED,
+          `RabbitMQ refused the message: ${error.message.replace(/^STOMP broker ERROR: /, '')}`,
+        );
+      const named = receiptId === undefined ? undefined : this.#pending.get(receiptId);
+      if (named !== undefined) {
+        this.#pending.delete(receiptId!);
+        named.reject(refused());
+        return;
+      }
+      // RabbitMQ's ERROR frames name no receipt-id. Frames are processed in order, so the publishes it
+      // did accept get their RECEIPT soon; one still waiting after a grace period is the refused one.
+      for (const [id, pending] of this.#pending) {
+        pending.timer ??= setTimeout(() => {
+          if (this.#pending.get(id) !== pending) return;
+          this.#pending.delete(id);
+          pending.reject(refused());
+        }, REFUSAL_GRACE_MS).unref();
+      }
     });
   }
 
@@ -92,6 +114,7 @@ export class Publisher {
       session.client.watchForReceipt(receipt, () => {
         const pending = this.#pending.get(receipt);
         this.#pending.delete(receipt);
+        clearTimeout(pending?.timer);
         pending?.resolve();
       });
       session.client.publish({ destination, headers: { ...headers, receipt }, binaryBody: body });

@@ -2,6 +2,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { IStompSocket } from '@stomp/stompjs';
 import WebSocket from 'ws';
+import { FrameGuard, GUARD_MAX_BODY_BYTES } from './frame-guard.js';
 import type { StompSettings } from './options.js';
 
 /** The WebSocket ready states stompjs reads. */
@@ -37,10 +38,11 @@ export class TcpStompSocket implements IStompSocket {
       this.#state = OPEN;
       this.onopen?.();
     });
-    socket.on('data', (chunk: Buffer) => {
-      const data = chunk.buffer.slice(chunk.byteOffset, chunk.byteOffset + chunk.byteLength);
+    const guard = new FrameGuard((bytes) => {
+      const data = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
       this.onmessage?.({ data });
     });
+    socket.on('data', (chunk: Buffer) => guard.push(chunk));
     socket.on('error', (error: Error) => {
       this.onerror?.({ error, message: error.message });
     });
@@ -104,6 +106,8 @@ export function webSocket(settings: StompSettings): IStompSocket & { needsDrain(
   const ws = new WebSocket(settings.webSocketUrl, ['v12.stomp'], {
     ...(settings.tlsOptions ?? {}),
     handshakeTimeout: settings.connectTimeoutMs || undefined,
+    // A larger WebSocket message closes the connection (1009) instead of reaching stompjs's parser.
+    maxPayload: GUARD_MAX_BODY_BYTES + 64 * 1024,
   });
   ws.binaryType = 'arraybuffer';
   ws.on('upgrade', (response) => response.socket.setNoDelay(true));

@@ -1,9 +1,11 @@
 import type { IMessage } from '@stomp/stompjs';
 import {
+  ConfigurationError,
+  ErrorCode,
+  FerryError,
   type Delivery,
   type Destination,
   type Envelope,
-  type FerryError,
   delayBucket,
   queue,
   topic,
@@ -11,6 +13,7 @@ import {
   type TransportSubscribeOptions,
 } from '@ferry/core';
 import type { ManagedConnection, Session } from './connection.js';
+import { GUARD_MAX_BODY_BYTES, OVERSIZE_HEADER } from './frame-guard.js';
 import type { Publisher } from './publisher.js';
 import { RABBITMQ, type SubscriptionPlan } from './topology.js';
 import { fromFrame, toFrame } from './wire.js';
@@ -56,7 +59,10 @@ export class StompSubscription {
     this.#deliver = deliver;
     this.#deps = deps;
     this.plan = RABBITMQ.subscription(source, options.group, options.id, options.concurrency);
-    connection.on('up', (session) => void this.start(session));
+    connection.on('up', (session) => {
+      // A refusal after a reconnect is an `error` event (and counts towards the connection's give-up).
+      this.start(session).catch((error: unknown) => deps.onError(toFerryError(error)));
+    });
   }
 
   /** True once SUBSCRIBEd on the live session and RabbitMQ answered. */
@@ -75,17 +81,31 @@ export class StompSubscription {
     this.#session = session;
     this.#subscribed = false;
     const receipt = `ferry-sub-${this.plan.headers['id']}-${++this.#starts}`;
-    this.#started = new Promise<void>((resolve) =>
+    const started = new Promise<void>((resolve, reject) => {
+      // This connection carries only this subscription: an ERROR before the RECEIPT is about this
+      // SUBSCRIBE (RabbitMQ may even send the RECEIPT after its ERROR).
+      const refused = (error: FerryError): void => {
+        this.connection.off('brokerError', refused);
+        reject(
+          new ConfigurationError(
+            `RabbitMQ refused SUBSCRIBE ${this.plan.destination}: ${error.message.replace(/^STOMP broker ERROR: /, '')}`,
+            { cause: error },
+          ),
+        );
+      };
+      this.connection.on('brokerError', refused);
       session.client.watchForReceipt(receipt, () => {
+        this.connection.off('brokerError', refused);
         if (this.#session === session) this.#subscribed = true;
         resolve();
-      }),
-    );
+      });
+    });
+    this.#started = started;
     session.client.subscribe(this.plan.destination, (message) => this.#onMessage(session, message), {
       ...this.plan.headers,
       receipt,
     });
-    return this.#started;
+    return started;
   }
 
   /**
@@ -130,7 +150,15 @@ export class StompSubscription {
       if (this.#closing && this.#unsettled === 0) void this.#shutdown();
       return Promise.resolve();
     };
-    const { envelope, error } = fromFrame(message, this.#deps.sourceLabel);
+    const { envelope, error: decodeError } = fromFrame(message, this.#deps.sourceLabel);
+    const oversize = message.headers[OVERSIZE_HEADER];
+    const error =
+      oversize === undefined
+        ? decodeError
+        : new FerryError(
+            ErrorCode.MESSAGE_TOO_LARGE,
+            `Received a message body of ${oversize} bytes: more than the STOMP client can hold (${GUARD_MAX_BODY_BYTES}); its body was not read, the dead letter keeps its headers`,
+          );
     const delivery: Delivery = {
       envelope,
       destination: this.#destinationOf(message.headers['destination']),

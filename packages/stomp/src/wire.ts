@@ -54,7 +54,7 @@ const CONTROL_HEADERS: ReadonlySet<string> = new Set([
   'expiration',
   'content-encoding',
 ]);
-const CONTROL_PREFIXES = ['x-death', 'x-first-death-', 'x-last-death-', 'x-mqtt-', 'x-received-from'];
+const CONTROL_PREFIXES = ['ferry-oversize', 'x-death', 'x-first-death-', 'x-last-death-', 'x-mqtt-', 'x-received-from'];
 
 /** True for a header a broker or protocol adds (compared lower-case). */
 export function isControlHeader(name: string): boolean {
