@@ -1,5 +1,5 @@
 import type { ConfirmChannel, Message, Options } from 'amqplib';
-import { ConnectionError, ErrorCode, PublishError } from '@ferry/core';
+import { abortable, ConnectionError, ErrorCode, pause, PublishError } from '@ferry/core';
 import type { ManagedConnection } from './connection.js';
 import { declare, type ExchangePlan, type QueuePlan } from './topology.js';
 
@@ -174,26 +174,4 @@ function key(plan: QueuePlan | ExchangePlan): string {
   return 'bindings' in plan ? `q:${plan.name}` : `x:${plan.name}`;
 }
 
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error instanceof Error ? error : new Error(String(error)));
-      },
-    );
-  });
-}
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return abortable(new Promise<void>((resolve) => setTimeout(resolve, ms).unref()), signal);
-}
-
-export { abortable, InDoubt };
+export { InDoubt };

@@ -6,6 +6,7 @@ import {
   Emitter,
   type Envelope,
   type HealthStatus,
+  LinkState,
   type Logger,
   type Transport,
   type TransportContext,
@@ -13,13 +14,14 @@ import {
   type TransportPublishOptions,
   type TransportSubscribeOptions,
   type TransportSubscription,
+  abortable,
   type Delivery,
   toFerryError,
   DEFAULT_PUBLISH_TIMEOUT,
 } from '@ferry/core';
 import { ManagedConnection } from './connection.js';
 import { AMQP_CAPABILITIES, type AmqpConnectOptions, resolveSettings } from './options.js';
-import { abortable, Publisher } from './publisher.js';
+import { Publisher } from './publisher.js';
 import { AmqpSubscription } from './subscription.js';
 import { publishTarget, queuePlan, topicExchange } from './topology.js';
 import { toAmqp } from './wire.js';
@@ -39,19 +41,22 @@ export class AmqpTransport extends Emitter<TransportEvents> implements Transport
   readonly #logger: Logger;
   readonly #publishTimeoutMs: number;
   readonly #sourceLabel: string;
-  #status: HealthStatus = 'up';
+  readonly #link: LinkState;
   #restoring = false;
-  #gate: { promise: Promise<void>; open: () => void } | undefined;
 
   constructor(context: TransportContext, publishing: ManagedConnection, consuming: ManagedConnection) {
     super();
+    this.#link = new LinkState('AMQP connection', {
+      disconnected: (error) => this.emit('disconnected', error),
+      connected: () => this.emit('connected'),
+    });
     this.#publishing = publishing;
     this.#consuming = consuming;
     this.#logger = context.logger;
     const timeout = context.options['publishTimeout'];
     this.#publishTimeoutMs = typeof timeout === 'number' ? timeout : DEFAULT_PUBLISH_TIMEOUT;
     this.#sourceLabel = context.redactor.url(`${context.url.protocol}//${context.url.host}${context.url.pathname}`);
-    this.#publisher = new Publisher(publishing, (signal) => this.#whenReady(signal));
+    this.#publisher = new Publisher(publishing, (signal) => this.#link.whenUp(signal));
     for (const connection of [publishing, consuming]) {
       connection.on('down', (error) => this.#down(error));
       connection.on('reconnecting', (attempt, delayMs) => this.emit('reconnecting', attempt, delayMs));
@@ -80,13 +85,13 @@ export class AmqpTransport extends Emitter<TransportEvents> implements Transport
 
   status(): { status: HealthStatus; details: Record<string, boolean> } {
     return {
-      status: this.#status,
+      status: this.#link.status,
       details: { blocked: this.#publishing.blocked || this.#consuming.blocked },
     };
   }
 
   async publish(destination: Destination, envelope: Envelope, options: TransportPublishOptions): Promise<void> {
-    if (this.#status === 'down') throw new ClosedError('AMQP connection');
+    if (this.#link.status === 'down') throw new ClosedError('AMQP connection');
     const { exchange, routingKey } = publishTarget(destination);
     const plans =
       destination.kind === 'queue'
@@ -105,7 +110,7 @@ export class AmqpTransport extends Emitter<TransportEvents> implements Transport
     options: TransportSubscribeOptions,
     deliver: (delivery: Delivery) => Promise<void>,
   ): Promise<TransportSubscription> {
-    if (this.#status === 'down') throw new ClosedError('AMQP connection');
+    if (this.#link.status === 'down') throw new ClosedError('AMQP connection');
     const subscription = new AmqpSubscription(source, options, deliver, {
       publisher: this.#publisher,
       logger: this.#logger,
@@ -118,7 +123,7 @@ export class AmqpTransport extends Emitter<TransportEvents> implements Transport
     const signal = AbortSignal.timeout(this.#publishTimeoutMs);
     try {
       for (;;) {
-        await this.#whenReady(signal);
+        await this.#link.whenUp(signal);
         const model = this.#consuming.model;
         try {
           if (model === undefined) throw new ConnectionError('AMQP consume connection lost');
@@ -153,9 +158,8 @@ export class AmqpTransport extends Emitter<TransportEvents> implements Transport
   }
 
   async close(): Promise<void> {
-    if (this.#status === 'down') return;
-    this.#status = 'down';
-    this.#gate?.open();
+    if (this.#link.status === 'down') return;
+    this.#link.close();
     await Promise.all([...this.#subscriptions].map((s) => s.close()));
     this.#subscriptions.clear();
     await this.#publisher.close();
@@ -163,41 +167,21 @@ export class AmqpTransport extends Emitter<TransportEvents> implements Transport
   }
 
   #down(error: FerryError): void {
-    if (this.#status === 'down') return;
+    if (this.#link.status === 'down') return;
     for (const s of this.#subscriptions) if (this.#consuming.model === undefined) s.detach();
-    if (this.#gate === undefined) {
-      let open = (): void => undefined;
-      const promise = new Promise<void>((resolve) => (open = resolve));
-      this.#gate = { promise, open };
-    }
-    if (this.#status === 'up') {
-      this.#status = 'reconnecting';
-      this.emit('disconnected', error);
-    }
+    this.#link.down(error);
   }
 
   #maybeUp(): void {
-    if (this.#status === 'down' || this.#restoring) return;
+    if (this.#restoring) return;
     if (this.#publishing.model === undefined || this.#consuming.model === undefined) return;
-    const gate = this.#gate;
-    this.#gate = undefined;
-    if (this.#status === 'reconnecting') {
-      this.#status = 'up';
-      gate?.open();
-      this.emit('connected');
-    }
-  }
-
-  #whenReady(signal: AbortSignal): Promise<void> {
-    if (this.#status === 'down') return Promise.reject(new ClosedError('AMQP connection'));
-    const gate = this.#gate;
-    if (gate === undefined) return Promise.resolve();
-    return abortable(gate.promise, signal).then(() => {
-      if (this.#status === 'down') throw new ClosedError('AMQP connection');
-    });
+    this.#link.up();
   }
 }
 
+function isChannelClosed(error: unknown): boolean {
+  return error instanceof Error && /closed|IllegalOperation/i.test(`${error.name} ${error.message}`);
+}
 /** The factory `connect('amqp://…')` uses. */
 export async function createTransport(context: TransportContext): Promise<Transport> {
   const settings = resolveSettings(
@@ -215,8 +199,4 @@ export async function createTransport(context: TransportContext): Promise<Transp
     throw error;
   }
   return new AmqpTransport(context, publishing, consuming);
-}
-
-function isChannelClosed(error: unknown): boolean {
-  return error instanceof Error && /closed|IllegalOperation/i.test(`${error.name} ${error.message}`);
 }

@@ -1,4 +1,4 @@
-import { ConnectionError, ErrorCode, type FerryError, PublishError } from '@ferry/core';
+import { abortable, ConnectionError, ErrorCode, type FerryError, pause, PublishError } from '@ferry/core';
 import type { ManagedConnection } from './connection.js';
 
 /** A publish whose outcome is unknown (the connection closed before its RECEIPT): send it again. */
@@ -128,28 +128,6 @@ export class Publisher {
       this.#pending.delete(receipt);
     }
   }
-}
-
-export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error instanceof Error ? error : new Error(String(error)));
-      },
-    );
-  });
-}
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return abortable(new Promise<void>((resolve) => setTimeout(resolve, ms).unref()), signal);
 }
 
 export { InDoubt };

@@ -8,6 +8,8 @@ import {
   type Envelope,
   type FerryError,
   type HealthStatus,
+  LinkState,
+  abortable,
   type Transport,
   type TransportContext,
   type TransportEvents,
@@ -17,7 +19,7 @@ import {
 } from '@ferry/core';
 import { ManagedConnection } from './connection.js';
 import { resolveSettings, STOMP_CAPABILITIES, type StompConnectOptions, type StompSettings } from './options.js';
-import { abortable, Publisher } from './publisher.js';
+import { Publisher } from './publisher.js';
 import { StompSubscription } from './subscription.js';
 import { isDurable, RABBITMQ } from './topology.js';
 import { toFrame } from './wire.js';
@@ -37,18 +39,21 @@ export class StompTransport extends Emitter<TransportEvents> implements Transpor
   readonly #subscriptions = new Set<StompSubscription>();
   readonly #publishTimeoutMs: number;
   readonly #sourceLabel: string;
-  #status: HealthStatus = 'up';
-  #gate: { promise: Promise<void>; open: () => void } | undefined;
+  readonly #link: LinkState;
 
   constructor(context: TransportContext, settings: StompSettings, publishing: ManagedConnection) {
     super();
+    this.#link = new LinkState('STOMP connection', {
+      disconnected: (error) => this.emit('disconnected', error),
+      connected: () => this.emit('connected'),
+    });
     this.#context = context;
     this.#settings = settings;
     this.#publishing = publishing;
     const timeout = context.options['publishTimeout'];
     this.#publishTimeoutMs = typeof timeout === 'number' ? timeout : DEFAULT_PUBLISH_TIMEOUT;
     this.#sourceLabel = context.redactor.url(`${context.url.protocol}//${context.url.host}`);
-    this.#publisher = new Publisher(publishing, (signal) => this.#whenReady(signal));
+    this.#publisher = new Publisher(publishing, (signal) => this.#link.whenUp(signal));
     this.#watch(publishing);
     publishing.on('up', () => this.#maybeUp());
   }
@@ -60,11 +65,11 @@ export class StompTransport extends Emitter<TransportEvents> implements Transpor
   }
 
   status(): { status: HealthStatus } {
-    return { status: this.#status };
+    return { status: this.#link.status };
   }
 
   async publish(destination: Destination, envelope: Envelope, options: TransportPublishOptions): Promise<void> {
-    if (this.#status === 'down') throw new ClosedError('STOMP connection');
+    if (this.#link.status === 'down') throw new ClosedError('STOMP connection');
     const { headers, body } = toFrame(envelope, destination, isDurable(destination));
     const declare = RABBITMQ.declareHeaders(destination);
     await this.#publisher.send(RABBITMQ.publishTarget(destination), { ...declare, ...headers }, body, options.signal);
@@ -75,7 +80,7 @@ export class StompTransport extends Emitter<TransportEvents> implements Transpor
     options: TransportSubscribeOptions,
     deliver: (delivery: Delivery) => Promise<void>,
   ): Promise<TransportSubscription> {
-    if (this.#status === 'down') throw new ClosedError('STOMP connection');
+    if (this.#link.status === 'down') throw new ClosedError('STOMP connection');
     const { logger, redactor, reconnect } = this.#context;
     const connection = new ManagedConnection('consume', this.#settings, reconnect, logger, redactor);
     const subscription = new StompSubscription(connection, source, options, deliver, {
@@ -86,7 +91,7 @@ export class StompTransport extends Emitter<TransportEvents> implements Transpor
     });
     const signal = AbortSignal.timeout(this.#publishTimeoutMs);
     try {
-      await this.#whenReady(signal);
+      await this.#link.whenUp(signal);
       await abortable(connection.open(), signal);
       this.#watch(connection);
       connection.maxErrorClosures = 3;
@@ -125,54 +130,33 @@ export class StompTransport extends Emitter<TransportEvents> implements Transpor
   }
 
   async close(): Promise<void> {
-    if (this.#status === 'down') return;
-    this.#status = 'down';
-    this.#gate?.open();
+    if (this.#link.status === 'down') return;
+    this.#link.close();
     await Promise.all([...this.#subscriptions].map((s) => s.shutdownNow()));
     this.#subscriptions.clear();
     await this.#publishing.close();
   }
 
   #down(error: FerryError): void {
-    if (this.#status === 'down') return;
-    if (this.#gate === undefined) {
-      let open = (): void => undefined;
-      const promise = new Promise<void>((resolve) => (open = resolve));
-      this.#gate = { promise, open };
-    }
-    if (this.#status === 'up') {
-      this.#status = 'reconnecting';
-      this.emit('disconnected', error);
-    }
+    this.#link.down(error);
   }
 
   #maybeUp(): void {
-    if (this.#status === 'down') return;
+    if (this.#link.status === 'down') return;
     if (this.#publishing.session === undefined) return;
     for (const subscription of this.#subscriptions) {
       if (!subscription.ready) {
         // Not resubscribed yet: look again once its RECEIPT came.
         const session = subscription.connection.session;
-        if (session !== undefined) void subscription.start(session).then(() => this.#maybeUp());
+        if (session !== undefined)
+          void subscription.start(session).then(
+            () => this.#maybeUp(),
+            () => undefined,
+          );
         return;
       }
     }
-    const gate = this.#gate;
-    this.#gate = undefined;
-    if (this.#status === 'reconnecting') {
-      this.#status = 'up';
-      gate?.open();
-      this.emit('connected');
-    }
-  }
-
-  #whenReady(signal: AbortSignal): Promise<void> {
-    if (this.#status === 'down') return Promise.reject(new ClosedError('STOMP connection'));
-    const gate = this.#gate;
-    if (gate === undefined) return Promise.resolve();
-    return abortable(gate.promise, signal).then(() => {
-      if (this.#status === 'down') throw new ClosedError('STOMP connection');
-    });
+    this.#link.up();
   }
 }
 

@@ -13,6 +13,7 @@ import type {
   TransportSubscribeOptions,
   TransportSubscription,
 } from '../transport.js';
+import { abortable } from '../link.js';
 import { DEFAULT_MAX_QUEUE_LENGTH, type MemoryConnection, type MemoryHub, memoryHub } from './hub.js';
 import type { MemoryQueue } from './queue.js';
 
@@ -72,7 +73,7 @@ export class MemoryTransport extends Emitter<TransportEvents> implements Transpo
   async publish(destination: Destination, envelope: Envelope, options: TransportPublishOptions): Promise<void> {
     while (this.#status !== 'up') {
       if (this.#status === 'down') throw new ClosedError('Memory connection');
-      await abortable(this.#reconnected?.promise, options.signal);
+      await abortable(this.#reconnected?.promise ?? Promise.resolve(), options.signal);
     }
     const copy: Envelope = {
       attributes: Object.freeze({ ...envelope.attributes }),
@@ -160,18 +161,6 @@ export class MemoryTransport extends Emitter<TransportEvents> implements Transpo
       inFlight: 0,
     });
   }
-}
-
-function abortable(promise: Promise<void> | undefined, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<void>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    void (promise ?? Promise.resolve()).then(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    });
-  });
 }
 
 /** The factory `connect('memory://...')` uses. */

@@ -1,0 +1,101 @@
+import type { HealthStatus } from './capabilities.js';
+import { ClosedError, type FerryError } from './errors.js';
+
+/**
+ * Waits for `promise`, or rejects with `signal.reason` as soon as `signal` aborts (the listener is
+ * removed either way). For transports: bound every wait by the publish's signal.
+ */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}
+
+/** Waits `ms` (without keeping the process alive), or less when `signal` aborts. */
+export function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return abortable(new Promise<void>((resolve) => setTimeout(resolve, ms).unref()), signal);
+}
+
+/** What a {@link LinkState} reports its transitions to (a transport's `emit`). */
+export interface LinkEvents {
+  disconnected(error: FerryError): void;
+  connected(): void;
+}
+
+/**
+ * A transport's connection state (`up`, `reconnecting`, `down`) and the gate that publishes and
+ * subscribes wait at while it is not up. `disconnected` is reported once per outage, however many
+ * connections dropped; `connected` once everything is back (the transport decides when: after its
+ * subscriptions are restored, so buffered publishes never overtake them).
+ */
+export class LinkState {
+  readonly #what: string;
+  readonly #events: LinkEvents;
+  #status: HealthStatus = 'up';
+  #gate: { promise: Promise<void>; open: () => void } | undefined;
+
+  /** `what` names the connection in `ClosedError`s, e.g. `AMQP connection`. */
+  constructor(what: string, events: LinkEvents) {
+    this.#what = what;
+    this.#events = events;
+  }
+
+  get status(): HealthStatus {
+    return this.#status;
+  }
+
+  /** A connection dropped: waits start to wait; the first drop of an outage reports `disconnected`. */
+  down(error: FerryError): void {
+    if (this.#status === 'down') return;
+    if (this.#gate === undefined) {
+      let open = (): void => undefined;
+      const promise = new Promise<void>((resolve) => (open = resolve));
+      this.#gate = { promise, open };
+    }
+    if (this.#status === 'up') {
+      this.#status = 'reconnecting';
+      this.#events.disconnected(error);
+    }
+  }
+
+  /** Everything is back: waits go on, and `connected` is reported. */
+  up(): void {
+    if (this.#status === 'down') return;
+    const gate = this.#gate;
+    this.#gate = undefined;
+    if (this.#status === 'reconnecting') {
+      this.#status = 'up';
+      gate?.open();
+      this.#events.connected();
+    }
+  }
+
+  /** Closed for good: every wait ends with `ClosedError`. */
+  close(): void {
+    this.#status = 'down';
+    this.#gate?.open();
+    this.#gate = undefined;
+  }
+
+  /** Resolves at once while up; otherwise when up again. @throws ClosedError once closed; `signal.reason` on abort */
+  whenUp(signal: AbortSignal): Promise<void> {
+    if (this.#status === 'down') return Promise.reject(new ClosedError(this.#what));
+    const gate = this.#gate;
+    if (gate === undefined) return Promise.resolve();
+    return abortable(gate.promise, signal).then(() => {
+      if (this.#status === 'down') throw new ClosedError(this.#what);
+    });
+  }
+}
