@@ -1,6 +1,6 @@
 import amqp from 'amqplib';
 import { queue } from '@ferry/core';
-import { runSoak, soakSize, uniqueName } from '@ferry/conformance';
+import { runSoak, soakSize, uniqueName, waitFor } from '@ferry/conformance';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AMQP_URL, connectStomp, isolatedBroker, rabbitmqctl } from './broker.js';
 
@@ -31,7 +31,7 @@ describe(`stomp soak: ${TOTAL} persistent messages while every connection is dro
 
   it('loses nothing; every duplicate is flagged or carries an id already delivered; the idempotent handler sees none', async () => {
     // Two drops close every STOMP connection of the node (rabbitmqctl); the second cuts one consumer
-    // through the fault proxy and keeps it out for 200 ms.
+    // through the fault proxy and keeps it out until it noticed.
     const proxied = await isolatedBroker();
     const consumers = [await connectStomp(), proxied.broker];
     const publisher = await connectStomp({ publishTimeout: 20_000 });
@@ -40,7 +40,8 @@ describe(`stomp soak: ${TOTAL} persistent messages while every connection is dro
     };
     const cutOne = async (): Promise<void> => {
       await proxied.disconnect();
-      await new Promise((resolve) => setTimeout(resolve, 200)); // the outage's length, not a wait for a condition
+      // Kept out until it noticed the outage, then let back.
+      await waitFor(() => proxied.broker.health().status !== 'up', 10_000, 'the cut consumer to notice');
       await proxied.reconnect();
     };
     try {
