@@ -33,7 +33,10 @@ function register(testCase: ConformanceCase, options: ConformanceOptions, profil
   const title = `${testCase.id} ${testCase.title}`;
   const reason = skipReason(testCase, options);
   if (reason !== undefined) {
-    it.skip(`${title} [skipped: ${reason}]`, () => undefined);
+    // Skipped at run time with the reason as the skip note, which reporters print next to the case.
+    it(`${title} [skipped: ${reason}]`, (context) => {
+      context.skip(reason);
+    });
     return;
   }
   it(
