@@ -1,6 +1,14 @@
 import amqp from 'amqplib';
 import type { ChannelModel } from 'amqplib';
-import { type Backoff, ConnectionError, Emitter, type FerryError, type Logger, type Redactor } from '@ferry/core';
+import {
+  type Backoff,
+  ConnectionError,
+  Emitter,
+  type FerryError,
+  type Logger,
+  Reconnector,
+  type Redactor,
+} from '@ferry/core';
 import type { AmqpSettings } from './options.js';
 
 /** Events of a {@link ManagedConnection}. */
@@ -27,10 +35,8 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
   #model: ChannelModel | undefined;
   #closed = false;
   #blocked = false;
-  #attempt = 0;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #reconnector: Reconnector<ChannelModel>;
   readonly #settings: AmqpSettings;
-  readonly #backoff: Backoff;
   readonly #logger: Logger;
   readonly #redactor: Redactor;
 
@@ -44,9 +50,16 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
     super();
     this.role = role;
     this.#settings = settings;
-    this.#backoff = backoff;
     this.#logger = logger;
     this.#redactor = redactor;
+    this.#reconnector = new Reconnector(backoff, {
+      connect: () => this.#connect(),
+      attach: (model) => this.#attach(model),
+      discard: (model) => void model.close().catch(() => undefined),
+      scheduled: (attempt, delayMs) => this.emit('reconnecting', attempt, delayMs),
+      failed: (error, attempt) =>
+        this.#logger.debug({ role: this.role, attempt, error: describe(error) }, 'reconnect failed'),
+    });
   }
 
   /** The live connection, or `undefined` while down. */
@@ -66,7 +79,7 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
   /** Closes the connection and stops reconnecting. Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
-    clearTimeout(this.#timer);
+    this.#reconnector.stop();
     const model = this.#model;
     this.#model = undefined;
     if (model !== undefined) await model.close().catch(() => undefined);
@@ -103,7 +116,7 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
 
   #attach(model: ChannelModel): void {
     this.#model = model;
-    this.#attempt = 0;
+    this.#reconnector.reset();
     this.#blocked = false;
     let lost: Error | undefined;
     model.on('error', (error: Error) => {
@@ -127,31 +140,9 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
         new ConnectionError(`AMQP ${this.role} connection lost: ${describe(reason)}`, { cause: reason }),
       ) as FerryError;
       this.emit('down', down);
-      this.#schedule();
+      this.#reconnector.schedule();
     });
     this.emit('up', model);
-  }
-
-  #schedule(): void {
-    if (this.#closed) return;
-    const attempt = ++this.#attempt;
-    const delay = this.#backoff.delay(attempt);
-    this.emit('reconnecting', attempt, delay);
-    this.#timer = setTimeout(() => {
-      void this.#connect().then(
-        (model) => {
-          if (this.#closed) {
-            void model.close().catch(() => undefined);
-            return;
-          }
-          this.#attach(model);
-        },
-        (error: unknown) => {
-          this.#logger.debug({ role: this.role, attempt, error: describe(error) }, 'reconnect failed');
-          this.#schedule();
-        },
-      );
-    }, delay);
   }
 }
 

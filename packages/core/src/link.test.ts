@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConnectionError, ErrorCode } from './errors.js';
-import { abortable, LinkState } from './link.js';
+import { deferred, waitFor } from '../test/helpers.js';
+import { abortable, LinkState, Reconnector } from './link.js';
 
 describe('LinkState', () => {
   it('reports one disconnected per outage, holds waits until up, then reports connected once', async () => {
@@ -41,5 +42,57 @@ describe('LinkState', () => {
     const controller = new AbortController();
     await expect(abortable(Promise.resolve(7), controller.signal)).resolves.toBe(7);
     await expect(abortable(Promise.reject(new Error('no')), controller.signal)).rejects.toThrow('no');
+  });
+});
+
+describe('Reconnector', () => {
+  it('retries with the backoff until an attempt succeeds, reports each attempt, and starts over after reset()', async () => {
+    const events: string[] = [];
+    let failures = 2;
+    const attached: number[] = [];
+    const reconnector = new Reconnector<number>(
+      { delay: (n) => n },
+      {
+        connect: () => (failures-- > 0 ? Promise.reject(new Error('refused')) : Promise.resolve(42)),
+        attach: (c) => void attached.push(c),
+        discard: () => events.push('discard'),
+        scheduled: (attempt, delay) => events.push(`scheduled ${attempt} in ${delay}`),
+        failed: (_error, attempt) => events.push(`failed ${attempt}`),
+      },
+    );
+    reconnector.schedule();
+    await waitFor(() => attached.length === 1, 2_000, 'the third attempt to succeed');
+    expect(events).toEqual(['scheduled 1 in 1', 'failed 1', 'scheduled 2 in 2', 'failed 2', 'scheduled 3 in 3']);
+    reconnector.reset();
+    reconnector.schedule();
+    await waitFor(() => attached.length === 2, 2_000, 'the next outage to reconnect');
+    expect(events.at(-1)).toBe('scheduled 1 in 1');
+  });
+
+  it('after stop(), no attempt starts and a connection that arrives late is discarded', async () => {
+    const done = deferred<number>();
+    const events: string[] = [];
+    let connecting = false;
+    const reconnector = new Reconnector<number>(
+      { delay: () => 0 },
+      {
+        connect: () => {
+          connecting = true;
+          return done.promise;
+        },
+        attach: () => events.push('attach'),
+        discard: () => events.push('discard'),
+        scheduled: () => events.push('scheduled'),
+        failed: () => events.push('failed'),
+      },
+    );
+    reconnector.schedule();
+    await waitFor(() => connecting, 1_000, 'the attempt to start connecting');
+    reconnector.stop();
+    done.resolve(1);
+    await waitFor(() => events.includes('discard'), 1_000, 'the late connection to be discarded');
+    reconnector.schedule();
+    expect(events).toEqual(['scheduled', 'discard']);
+    expect(reconnector.stopped).toBe(true);
   });
 });

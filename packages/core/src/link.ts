@@ -1,3 +1,4 @@
+import type { Backoff } from './backoff.js';
 import type { HealthStatus } from './capabilities.js';
 import { ClosedError, type FerryError } from './errors.js';
 
@@ -97,5 +98,71 @@ export class LinkState {
     return abortable(gate.promise, signal).then(() => {
       if (this.#status === 'down') throw new ClosedError(this.#what);
     });
+  }
+}
+
+/** What a {@link Reconnector} drives: one connection attempt, and what to do with its result. */
+export interface ReconnectTarget<C> {
+  /** One attempt to connect. */
+  connect(): Promise<C>;
+  /** The attempt succeeded and the reconnector is still running: start using `connection`. */
+  attach(connection: C): void;
+  /** The attempt succeeded after `stop()`: close `connection`. */
+  discard(connection: C): void;
+  /** Attempt `attempt` starts in `delayMs` (for the `reconnecting` event). */
+  scheduled(attempt: number, delayMs: number): void;
+  /** Attempt `attempt` failed; another follows. */
+  failed(error: unknown, attempt: number): void;
+}
+
+/**
+ * Reconnects with backoff until an attempt succeeds or `stop()`: the loop every transport connection
+ * runs after a loss. `reset()` after a success starts the next outage at the first delay again.
+ */
+export class Reconnector<C> {
+  readonly #backoff: Backoff;
+  readonly #target: ReconnectTarget<C>;
+  #attempt = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(backoff: Backoff, target: ReconnectTarget<C>) {
+    this.#backoff = backoff;
+    this.#target = target;
+  }
+
+  /** Schedules the next attempt (after a loss, or after a failed attempt). */
+  schedule(): void {
+    if (this.#stopped) return;
+    const attempt = ++this.#attempt;
+    const delay = this.#backoff.delay(attempt);
+    this.#target.scheduled(attempt, delay);
+    this.#timer = setTimeout(() => {
+      this.#target.connect().then(
+        (connection) => {
+          if (this.#stopped) this.#target.discard(connection);
+          else this.#target.attach(connection);
+        },
+        (error: unknown) => {
+          this.#target.failed(error, attempt);
+          this.schedule();
+        },
+      );
+    }, delay);
+  }
+
+  /** Connected: the next outage starts from the first delay. */
+  reset(): void {
+    this.#attempt = 0;
+  }
+
+  /** No more attempts; a pending one is cancelled. Idempotent. */
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+  }
+
+  get stopped(): boolean {
+    return this.#stopped;
   }
 }

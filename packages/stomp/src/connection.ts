@@ -1,5 +1,13 @@
 import { Client, type IFrame, type IStompSocket } from '@stomp/stompjs';
-import { type Backoff, ConnectionError, Emitter, type FerryError, type Logger, type Redactor } from '@ferry/core';
+import {
+  type Backoff,
+  ConnectionError,
+  Emitter,
+  type FerryError,
+  type Logger,
+  Reconnector,
+  type Redactor,
+} from '@ferry/core';
 import { installFrameReader } from './frames.js';
 import type { StompSettings } from './options.js';
 import { TcpStompSocket, webSocket } from './socket.js';
@@ -34,8 +42,7 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
   readonly role: 'publish' | 'consume';
   #session: Session | undefined;
   #closed = false;
-  #attempt = 0;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #reconnector: Reconnector<Session>;
   /** The last ERROR frame's text in the current session, if any. */
   #errorFrame: string | undefined;
   /** Sessions in a row that ended right after an ERROR frame. */
@@ -43,7 +50,6 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
   /** After this many sessions in a row end with an ERROR frame, stop reconnecting (`Infinity`: never stop). */
   maxErrorClosures = Number.POSITIVE_INFINITY;
   readonly #settings: StompSettings;
-  readonly #backoff: Backoff;
   readonly #logger: Logger;
   readonly #redactor: Redactor;
 
@@ -57,9 +63,16 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
     super();
     this.role = role;
     this.#settings = settings;
-    this.#backoff = backoff;
     this.#logger = logger;
     this.#redactor = redactor;
+    this.#reconnector = new Reconnector(backoff, {
+      connect: () => this.#connect(),
+      attach: (session) => this.#attach(session),
+      discard: (session) => void session.client.deactivate().catch(() => undefined),
+      scheduled: (attempt, delayMs) => this.emit('reconnecting', attempt, delayMs),
+      failed: (error, attempt) =>
+        this.#logger.debug({ role: this.role, attempt, error: (error as Error).message }, 'reconnect failed'),
+    });
   }
 
   get session(): Session | undefined {
@@ -73,7 +86,7 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
 
   async close(): Promise<void> {
     this.#closed = true;
-    clearTimeout(this.#timer);
+    this.#reconnector.stop();
     const session = this.#session;
     this.#session = undefined;
     if (session !== undefined) await session.client.deactivate().catch(() => undefined);
@@ -162,7 +175,7 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
 
   #attach(session: Session): void {
     this.#session = session;
-    this.#attempt = 0;
+    this.#reconnector.reset();
     this.#errorFrame = undefined;
     const connectedAt = Date.now();
     const previous = session.client.onWebSocketClose;
@@ -184,34 +197,13 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
       this.emit('down', this.#redactor.error(lost) as FerryError);
       if (this.#errorClosures >= this.maxErrorClosures) {
         this.#closed = true;
+        this.#reconnector.stop();
         this.emit('failed', this.#redactor.error(lost) as FerryError);
         return;
       }
-      this.#schedule();
+      this.#reconnector.schedule();
     };
     this.emit('up', session);
-  }
-
-  #schedule(): void {
-    if (this.#closed) return;
-    const attempt = ++this.#attempt;
-    const delay = this.#backoff.delay(attempt);
-    this.emit('reconnecting', attempt, delay);
-    this.#timer = setTimeout(() => {
-      void this.#connect().then(
-        (session) => {
-          if (this.#closed) {
-            void session.client.deactivate().catch(() => undefined);
-            return;
-          }
-          this.#attach(session);
-        },
-        (error: unknown) => {
-          this.#logger.debug({ role: this.role, attempt, error: (error as Error).message }, 'reconnect failed');
-          this.#schedule();
-        },
-      );
-    }, delay);
   }
 }
 
