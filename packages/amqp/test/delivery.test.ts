@@ -1,4 +1,4 @@
-import amqp from 'amqplib';
+import type amqp from 'amqplib';
 import {
   type Broker,
   type ConnectOptions,
@@ -12,7 +12,8 @@ import {
 import { deferred, observeFor, uniqueName, waitFor } from '@ferry/conformance';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { retryBucket } from '../src/index.js';
-import { AMQP_URL, connectAmqp, isolatedBroker, rabbitmqctl } from './broker.js';
+import { connectAmqp, isolatedBroker, rabbitmqctl } from './broker.js';
+import { admin, check, closeAdmin, deleteQueues } from './admin.js';
 
 /**
  * How messages are delivered, acknowledged, retried and dead-lettered on the real RabbitMQ
@@ -47,53 +48,6 @@ function describeStats(s: QueueStats | undefined): string {
   return s === undefined
     ? 'no such queue'
     : `ready=${s.messages_ready} unacked=${s.messages_unacknowledged} consumers=${s.consumers}`;
-}
-
-/** A plain amqplib connection for inspecting the broker, as another service would; opened again if lost. */
-let adminModel: amqp.ChannelModel | undefined;
-
-async function admin(): Promise<amqp.ChannelModel> {
-  if (adminModel === undefined) {
-    const model = await amqp.connect(AMQP_URL);
-    model.on('error', () => undefined);
-    model.on('close', () => {
-      if (adminModel === model) adminModel = undefined;
-    });
-    adminModel = model;
-  }
-  return adminModel;
-}
-
-/** `checkQueue` on a channel of its own (a 404 closes the channel): undefined when the queue does not exist. */
-async function check(name: string): Promise<{ messageCount: number; consumerCount: number } | undefined> {
-  const channel = await (await admin()).createChannel();
-  channel.on('error', () => undefined);
-  try {
-    const { messageCount, consumerCount } = await channel.checkQueue(name);
-    await channel.close();
-    return { messageCount, consumerCount };
-  } catch {
-    return undefined;
-  }
-}
-
-async function deleteQueues(names: Iterable<string>): Promise<void> {
-  for (const name of names) {
-    // Twice at most: the first try may meet an admin connection that was just cut.
-    for (let attempt = 1; attempt <= 2; attempt++) {
-      try {
-        const channel = await (await admin()).createChannel();
-        channel.on('error', () => undefined);
-        await channel.deleteQueue(name);
-        await channel.close().catch(() => undefined);
-        break;
-      } catch {
-        const stale = adminModel;
-        adminModel = undefined;
-        await stale?.close().catch(() => undefined);
-      }
-    }
-  }
 }
 
 /** Reads every message of a queue with a plain amqplib consumer (no Ferry), waiting for `count` of them. */
@@ -137,7 +91,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await adminModel?.close();
+  await closeAdmin();
 });
 
 describe('amqp delivery: prefetch and acknowledgements', () => {

@@ -1,6 +1,6 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import amqp from 'amqplib';
+import type amqp from 'amqplib';
 import {
   type Broker,
   type ConnectOptions,
@@ -13,7 +13,8 @@ import {
 } from '@ferry/core';
 import { rejection, uniqueName, waitFor } from '@ferry/conformance';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { AMQP_URL, connectAmqp, publishRaw, rabbitmqctl } from './broker.js';
+import { connectAmqp, publishRaw, rabbitmqctl } from './broker.js';
+import { admin, check, closeAdmin, deleteQueues } from './admin.js';
 
 /**
  * What Ferry declares on RabbitMQ, checked on the real broker with a plain amqplib connection and
@@ -83,53 +84,6 @@ async function bindingsTo(queueName: string): Promise<BindingRow[]> {
   return (JSON.parse(out) as BindingRow[]).filter((b) => b.destination_name === queueName);
 }
 
-/** A plain amqplib connection for inspecting and preparing the broker, as another service would; opened again if lost. */
-let adminModel: amqp.ChannelModel | undefined;
-
-async function admin(): Promise<amqp.ChannelModel> {
-  if (adminModel === undefined) {
-    const model = await amqp.connect(AMQP_URL);
-    model.on('error', () => undefined);
-    model.on('close', () => {
-      if (adminModel === model) adminModel = undefined;
-    });
-    adminModel = model;
-  }
-  return adminModel;
-}
-
-/** `checkQueue` on a channel of its own (a 404 closes the channel): undefined when the queue does not exist. */
-async function check(name: string): Promise<{ messageCount: number; consumerCount: number } | undefined> {
-  const channel = await (await admin()).createChannel();
-  channel.on('error', () => undefined);
-  try {
-    const { messageCount, consumerCount } = await channel.checkQueue(name);
-    await channel.close();
-    return { messageCount, consumerCount };
-  } catch {
-    return undefined;
-  }
-}
-
-async function deleteQueues(names: Iterable<string>): Promise<void> {
-  for (const name of names) {
-    // Twice at most: the first try may meet an admin connection that was just cut.
-    for (let attempt = 1; attempt <= 2; attempt++) {
-      try {
-        const channel = await (await admin()).createChannel();
-        channel.on('error', () => undefined);
-        await channel.deleteQueue(name);
-        await channel.close().catch(() => undefined);
-        break;
-      } catch {
-        const stale = adminModel;
-        adminModel = undefined;
-        await stale?.close().catch(() => undefined);
-      }
-    }
-  }
-}
-
 const brokers: Broker[] = [];
 const queues = new Set<string>();
 
@@ -154,7 +108,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await adminModel?.close();
+  await closeAdmin();
 });
 
 describe('amqp topology: queues', () => {
