@@ -60,6 +60,21 @@ export async function publishRaw(destination: Destination, raw: RawMessage): Pro
   }
 }
 
+/** Deletes RabbitMQ queues through AMQP (missing ones are fine): what STOMP cannot do. */
+export async function deleteQueues(names: Iterable<string>): Promise<void> {
+  const connection = await amqp.connect(AMQP_URL);
+  try {
+    for (const name of names) {
+      const channel = await connection.createChannel();
+      channel.on('error', () => undefined);
+      await channel.deleteQueue(name).catch(() => undefined);
+      await channel.close().catch(() => undefined);
+    }
+  } finally {
+    await connection.close();
+  }
+}
+
 /** Deletes what a case created (through AMQP on the same RabbitMQ): queues, dead letters, group queues. */
 export async function cleanup({ queues, subscriptions }: CreatedResources): Promise<void> {
   const names = new Set(queues);
@@ -73,17 +88,7 @@ export async function cleanup({ queues, subscriptions }: CreatedResources): Prom
     );
     names.add(plan.queueName);
   }
-  const connection = await amqp.connect(AMQP_URL);
-  try {
-    for (const name of names) {
-      const channel = await connection.createChannel();
-      channel.on('error', () => undefined);
-      await channel.deleteQueue(name).catch(() => undefined);
-      await channel.close().catch(() => undefined);
-    }
-  } finally {
-    await connection.close();
-  }
+  await deleteQueues(names);
 }
 
 /** A broker behind its own fault proxy: `disconnect()` cuts and refuses it, `reconnect()` lets it back. */

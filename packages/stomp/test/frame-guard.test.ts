@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import amqp from 'amqplib';
 import { deadLetterQueueName, ErrorCode, HEADER_DEAD_LETTER_CODE, queue } from '@ferry/core';
 import { uniqueName, waitFor } from '@ferry/conformance';
 import { describe, expect, it } from 'vitest';
 import { FrameGuard, OVERSIZE_HEADER } from '../src/frame-guard.js';
-import { AMQP_URL, connectStomp, rawStomp } from './broker.js';
+import { connectStomp, deleteQueues, rawStomp } from './broker.js';
 
 function frame(command: string, headers: Record<string, string>, body: Buffer): Buffer {
   const head = [command, ...Object.entries(headers).map(([k, v]) => `${k}:${v}`)].join('\n');
@@ -70,11 +69,7 @@ describe('stomp frame guard', () => {
     } finally {
       await raw.deactivate();
       await broker.close();
-      const connection = await amqp.connect(AMQP_URL);
-      const channel = await connection.createChannel();
-      await channel.deleteQueue(q.name);
-      await channel.deleteQueue(dlq.name);
-      await connection.close();
+      await deleteQueues([q.name, dlq.name]);
     }
   }, 60_000);
 });

@@ -1,6 +1,5 @@
 import { connect as netConnect } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import amqp from 'amqplib';
 import { FrameImpl, type Client, type IMessage } from '@stomp/stompjs';
 import {
   type Broker,
@@ -16,7 +15,7 @@ import {
 import { observeFor, uniqueName, waitFor } from '@ferry/conformance';
 import { afterEach, describe, expect, it } from 'vitest';
 import { installFrameReader, unescapeHeaderValue } from '../src/frames.js';
-import { AMQP_URL, connectStomp, rawStomp, STOMP_HOST, STOMP_PORT, TEST_RECONNECT } from './broker.js';
+import { AMQP_URL, connectStomp, deleteQueues, rawStomp, STOMP_HOST, STOMP_PORT, TEST_RECONNECT } from './broker.js';
 
 /**
  * Interoperability of the STOMP transport on the real RabbitMQ 3.10: plain STOMP clients both ways,
@@ -53,18 +52,8 @@ const closers: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
   if (queues.size === 0) return;
-  const connection = await amqp.connect(AMQP_URL);
-  try {
-    for (const name of queues) {
-      const channel = await connection.createChannel();
-      channel.on('error', () => undefined);
-      await channel.deleteQueue(name).catch(() => undefined);
-      await channel.close().catch(() => undefined);
-    }
-  } finally {
-    queues.clear();
-    await connection.close();
-  }
+  await deleteQueues(queues);
+  queues.clear();
 });
 
 /** A queue name for this test, deleted after it with its dead-letter queue. */

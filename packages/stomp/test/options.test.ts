@@ -28,6 +28,7 @@ import { STOMP_CAPABILITIES } from '../src/index.js';
 import {
   AMQP_URL,
   connectStomp,
+  deleteQueues,
   isolatedBroker,
   rabbitmqctl,
   rawStomp,
@@ -52,18 +53,8 @@ const queues = new Set<string>();
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
   if (queues.size === 0) return;
-  const connection = await amqp.connect(AMQP_URL);
-  try {
-    for (const name of queues) {
-      const channel = await connection.createChannel();
-      channel.on('error', () => undefined);
-      await channel.deleteQueue(name).catch(() => undefined);
-      await channel.close().catch(() => undefined);
-    }
-  } finally {
-    queues.clear();
-    await connection.close();
-  }
+  await deleteQueues(queues);
+  queues.clear();
 });
 
 /** A queue name for this test, deleted after it with its dead-letter queue. */

@@ -2,18 +2,11 @@ import amqp from 'amqplib';
 import { type FerryError, queue } from '@ferry/core';
 import { uniqueName, waitFor } from '@ferry/conformance';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AMQP_URL, connectStomp } from './broker.js';
+import { AMQP_URL, connectStomp, deleteQueues } from './broker.js';
 
 const created: string[] = [];
 afterEach(async () => {
-  const connection = await amqp.connect(AMQP_URL);
-  for (const name of created.splice(0)) {
-    const channel = await connection.createChannel();
-    channel.on('error', () => undefined);
-    await channel.deleteQueue(name).catch(() => undefined);
-    await channel.close().catch(() => undefined);
-  }
-  await connection.close();
+  await deleteQueues(created.splice(0));
 });
 
 describe('stomp: queue declarations and broker refusals', () => {
