@@ -33,7 +33,6 @@ export interface ConnectionEvents {
 export class ManagedConnection extends Emitter<ConnectionEvents> {
   readonly role: 'publish' | 'consume';
   #model: ChannelModel | undefined;
-  #closed = false;
   #blocked = false;
   readonly #reconnector: Reconnector<ChannelModel>;
   readonly #settings: AmqpSettings;
@@ -78,17 +77,10 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
 
   /** Closes the connection and stops reconnecting. Idempotent. */
   async close(): Promise<void> {
-    this.#closed = true;
     this.#reconnector.stop();
     const model = this.#model;
     this.#model = undefined;
     if (model !== undefined) await model.close().catch(() => undefined);
-  }
-
-  /** Fault injection for tests: closes the socket as a network failure would; reconnects as usual. */
-  destroySocket(): void {
-    const model = this.#model as unknown as { connection?: { stream?: { destroy(error?: Error): void } } };
-    model?.connection?.stream?.destroy(new Error('socket destroyed (fault injection)'));
   }
 
   async #connect(): Promise<ChannelModel> {
@@ -134,7 +126,7 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
     model.on('close', (error?: Error) => {
       if (this.#model !== model) return;
       this.#model = undefined;
-      if (this.#closed) return;
+      if (this.#reconnector.stopped) return;
       const reason = error ?? lost;
       const down = this.#redactor.error(
         new ConnectionError(`AMQP ${this.role} connection lost: ${describe(reason)}`, { cause: reason }),

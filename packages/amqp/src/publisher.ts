@@ -1,10 +1,7 @@
 import type { ConfirmChannel, Message, Options } from 'amqplib';
-import { abortable, ConnectionError, ErrorCode, pause, PublishError } from '@ferry/core';
+import { abortable, ErrorCode, InDoubtError, PublishError, resendInDoubt } from '@ferry/core';
 import type { ManagedConnection } from './connection.js';
 import { declare, type ExchangePlan, type QueuePlan } from './topology.js';
-
-/** A publish whose outcome is unknown (the channel closed before the broker confirmed it): send it again. */
-class InDoubt extends Error {}
 
 /** Waits until the transport can publish (connected, subscriptions restored). Rejects when `signal` aborts. */
 export type ReadyGate = (signal: AbortSignal) => Promise<void>;
@@ -38,7 +35,7 @@ export class Publisher {
     if (missing.length === 0) return;
     await this.#ready(signal);
     const model = this.#connection.model;
-    if (model === undefined) throw new InDoubt('connection lost');
+    if (model === undefined) throw new InDoubtError('connection lost');
     await declare(model, missing);
     if (model === this.#connection.model) for (const p of missing) this.#declared.add(key(p));
   }
@@ -52,19 +49,15 @@ export class Publisher {
     signal: AbortSignal,
     plans: ReadonlyArray<QueuePlan | ExchangePlan> = [],
   ): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      if (signal.aborted) throw signal.reason;
-      try {
-        if (attempt > 0) await pause(Math.min(1_000, 10 * attempt), signal);
+    await resendInDoubt(
+      signal,
+      async () => {
         await this.ensure(plans, signal);
         await this.#sendOnce(exchange, routingKey, content, options, signal);
-        return;
-      } catch (error) {
-        if (!(error instanceof InDoubt) && !(error instanceof ConnectionError)) throw error;
-        // The channel closed: forget what was declared on it (an exchange may be gone) and send again.
-        this.#declared = new Set();
-      }
-    }
+      },
+      // The channel closed: forget what was declared on it (an exchange may be gone) and send again.
+      () => (this.#declared = new Set()),
+    );
   }
 
   async #sendOnce(
@@ -104,7 +97,7 @@ export class Publisher {
               'RabbitMQ refused the message (basic.nack): a queue is full with overflow reject-publish, or a queue process failed',
             ),
           );
-        } else reject(new InDoubt('channel closed before the confirm'));
+        } else reject(new InDoubtError('channel closed before the confirm'));
       };
       try {
         const ok = channel.publish(exchange, routingKey, content, options, callback);
@@ -124,7 +117,7 @@ export class Publisher {
         // amqplib throws IllegalOperationError on a closed channel (send again), and a TypeError or
         // similar for a message it cannot encode (no point in sending it again).
         if (error instanceof Error && error.name === 'IllegalOperationError') {
-          reject(new InDoubt('channel closed before the publish'));
+          reject(new InDoubtError('channel closed before the publish'));
         } else {
           reject(
             new PublishError(ErrorCode.ENCODE, `amqplib cannot send this message: ${(error as Error)?.message}`, {
@@ -139,7 +132,7 @@ export class Publisher {
 
   #confirmChannel(): Promise<ConfirmChannel> {
     const model = this.#connection.model;
-    if (model === undefined) return Promise.reject(new InDoubt('connection lost'));
+    if (model === undefined) return Promise.reject(new InDoubtError('connection lost'));
     // A bounded write buffer (amqplib's default is 1,024 frames: 64 MiB of 64 KiB messages) before drain.
     this.#channel ??= model.createConfirmChannel({ highWaterMark: 256 }).then(
       (channel) => {
@@ -155,7 +148,7 @@ export class Publisher {
       },
       (error: unknown) => {
         this.#channel = undefined;
-        throw new InDoubt(`cannot open a channel: ${String((error as Error)?.message ?? error)}`);
+        throw new InDoubtError(`cannot open a channel: ${String((error as Error)?.message ?? error)}`);
       },
     );
     const current = this.#channel;
@@ -173,5 +166,3 @@ export class Publisher {
 function key(plan: QueuePlan | ExchangePlan): string {
   return 'bindings' in plan ? `q:${plan.name}` : `x:${plan.name}`;
 }
-
-export { InDoubt };

@@ -108,6 +108,6 @@ export { createEnvelope, toPrefixedHeaders, fromPrefixedHeaders, attemptOf, SPEC
 export type { EnvelopeFallback } from './envelope.js';
 export { encodeStructured, decodeStructured, looksStructured, STRUCTURED_CONTENT_TYPE } from './structured.js';
 export { Emitter } from './emitter.js';
-export { LinkState, Reconnector, abortable, pause } from './link.js';
+export { LinkState, Reconnector, InDoubtError, abortable, pause, resendInDoubt } from './link.js';
 export type { LinkEvents, ReconnectTarget } from './link.js';
 export type { EventMap } from './emitter.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConnectionError, ErrorCode } from './errors.js';
 import { deferred, waitFor } from '../test/helpers.js';
-import { abortable, LinkState, Reconnector } from './link.js';
+import { abortable, InDoubtError, LinkState, Reconnector, resendInDoubt } from './link.js';
 
 describe('LinkState', () => {
   it('reports one disconnected per outage, holds waits until up, then reports connected once', async () => {
@@ -94,5 +94,25 @@ describe('Reconnector', () => {
     reconnector.schedule();
     expect(events).toEqual(['scheduled', 'discard']);
     expect(reconnector.stopped).toBe(true);
+  });
+});
+
+describe('resendInDoubt', () => {
+  it('sends again after an in-doubt failure, stops on any other error, and lets onInDoubt stop it', async () => {
+    let calls = 0;
+    const signal = new AbortController().signal;
+    await resendInDoubt(signal, () => (++calls < 3 ? Promise.reject(new InDoubtError('cut')) : Promise.resolve()));
+    expect(calls).toBe(3);
+    await expect(resendInDoubt(signal, () => Promise.reject(new Error('refused')))).rejects.toThrow('refused');
+    let seen = 0;
+    await expect(
+      resendInDoubt(
+        signal,
+        () => Promise.reject(new InDoubtError('cut', 'ERROR frame')),
+        (error) => {
+          if (++seen === 2) throw new Error(`gave up: ${(error as InDoubtError).detail}`);
+        },
+      ),
+    ).rejects.toThrow('gave up: ERROR frame');
   });
 });

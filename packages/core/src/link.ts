@@ -1,6 +1,6 @@
 import type { Backoff } from './backoff.js';
 import type { HealthStatus } from './capabilities.js';
-import { ClosedError, type FerryError } from './errors.js';
+import { ClosedError, ConnectionError, type FerryError } from './errors.js';
 
 /**
  * Waits for `promise`, or rejects with `signal.reason` as soon as `signal` aborts (the listener is
@@ -27,6 +27,45 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<
 /** Waits `ms` (without keeping the process alive), or less when `signal` aborts. */
 export function pause(ms: number, signal: AbortSignal): Promise<void> {
   return abortable(new Promise<void>((resolve) => setTimeout(resolve, ms).unref()), signal);
+}
+
+/**
+ * A send whose outcome is unknown: the connection or channel closed before the broker confirmed it
+ * (confirm, RECEIPT, PUBACK). The message may or may not be there; sending it again (same id) is safe
+ * behind the idempotency middleware. `detail` carries what the broker said, if anything.
+ */
+export class InDoubtError extends Error {
+  override name = 'InDoubtError';
+  constructor(
+    message: string,
+    readonly detail?: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Calls `send` until it resolves. An attempt that fails with {@link InDoubtError} or a `ConnectionError`
+ * is tried again, after 10 ms × the attempt (at most 1 s) and whatever `send` itself waits for (the
+ * reconnect); any other error, or `signal` aborting, ends it. `onInDoubt` sees each in-doubt failure
+ * first and may throw to stop (e.g. a broker that refused the message twice).
+ */
+export async function resendInDoubt(
+  signal: AbortSignal,
+  send: () => Promise<void>,
+  onInDoubt?: (error: InDoubtError | ConnectionError) => void,
+): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    if (signal.aborted) throw signal.reason;
+    try {
+      if (attempt > 0) await pause(Math.min(1_000, 10 * attempt), signal);
+      await send();
+      return;
+    } catch (error) {
+      if (!(error instanceof InDoubtError) && !(error instanceof ConnectionError)) throw error;
+      onInDoubt?.(error);
+    }
+  }
 }
 
 /** What a {@link LinkState} reports its transitions to (a transport's `emit`). */

@@ -41,7 +41,6 @@ export interface ConnectionEvents {
 export class ManagedConnection extends Emitter<ConnectionEvents> {
   readonly role: 'publish' | 'consume';
   #session: Session | undefined;
-  #closed = false;
   readonly #reconnector: Reconnector<Session>;
   /** The last ERROR frame's text in the current session, if any. */
   #errorFrame: string | undefined;
@@ -85,7 +84,6 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
   }
 
   async close(): Promise<void> {
-    this.#closed = true;
     this.#reconnector.stop();
     const session = this.#session;
     this.#session = undefined;
@@ -184,7 +182,7 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
       if (this.#session !== session) return;
       this.#session = undefined;
       void session.client.deactivate({ force: true }).catch(() => undefined);
-      if (this.#closed) return;
+      if (this.#reconnector.stopped) return;
       const refused = this.#errorFrame;
       // A session refused within seconds of connecting, again and again, is a configuration problem
       // (a queue declared with other arguments, a forbidden header): stop instead of looping.
@@ -196,7 +194,6 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
       );
       this.emit('down', this.#redactor.error(lost) as FerryError);
       if (this.#errorClosures >= this.maxErrorClosures) {
-        this.#closed = true;
         this.#reconnector.stop();
         this.emit('failed', this.#redactor.error(lost) as FerryError);
         return;

@@ -1,16 +1,5 @@
-import { abortable, ConnectionError, ErrorCode, type FerryError, pause, PublishError } from '@ferry/core';
+import { abortable, ErrorCode, type FerryError, InDoubtError, PublishError, resendInDoubt } from '@ferry/core';
 import type { ManagedConnection } from './connection.js';
-
-/** A publish whose outcome is unknown (the connection closed before its RECEIPT): send it again. */
-class InDoubt extends Error {
-  /** The ERROR frame that closed the connection, if one did. */
-  constructor(
-    message: string,
-    readonly errorFrame?: string,
-  ) {
-    super(message);
-  }
-}
 
 /** Waits until the transport can publish (connected, subscriptions restored). */
 export type ReadyGate = (signal: AbortSignal) => Promise<void>;
@@ -44,7 +33,7 @@ export class Publisher {
       const errorFrame = connection.lastErrorFrame;
       for (const pending of this.#pending.values()) {
         clearTimeout(pending.timer);
-        pending.reject(new InDoubt('connection lost before the receipt', errorFrame));
+        pending.reject(new InDoubtError('connection lost before the receipt', errorFrame));
       }
       this.#pending.clear();
     });
@@ -79,21 +68,17 @@ export class Publisher {
     signal: AbortSignal,
   ): Promise<void> {
     let refusals = 0;
-    for (let attempt = 0; ; attempt++) {
-      if (signal.aborted) throw signal.reason;
-      try {
-        if (attempt > 0) await pause(Math.min(1_000, 10 * attempt), signal);
-        await this.#sendOnce(destination, headers, body, signal);
-        return;
-      } catch (error) {
-        if (!(error instanceof InDoubt) && !(error instanceof ConnectionError)) throw error;
+    await resendInDoubt(
+      signal,
+      () => this.#sendOnce(destination, headers, body, signal),
+      (error) => {
         // RabbitMQ names no receipt-id in its ERROR frames: a publish in flight when ERROR closed the
         // connection twice in a row is taken to be the one it refused, and fails instead of looping.
-        if (error instanceof InDoubt && error.errorFrame !== undefined && ++refusals >= 2) {
-          throw new PublishError(ErrorCode.PUBLISH_REJECTED, `RabbitMQ refused the message: ${error.errorFrame}`);
+        if (error instanceof InDoubtError && error.detail !== undefined && ++refusals >= 2) {
+          throw new PublishError(ErrorCode.PUBLISH_REJECTED, `RabbitMQ refused the message: ${error.detail}`);
         }
-      }
-    }
+      },
+    );
   }
 
   async #sendOnce(
@@ -104,7 +89,7 @@ export class Publisher {
   ): Promise<void> {
     await this.#ready(signal);
     const session = this.#connection.session;
-    if (session === undefined) throw new InDoubt('not connected');
+    if (session === undefined) throw new InDoubtError('not connected');
     if (session.socket.needsDrain()) await abortable(session.socket.drained(), signal);
     const receipt = `ferry-${++this.#sequence}`;
     const confirmed = new Promise<void>((resolve, reject) => {
@@ -120,7 +105,7 @@ export class Publisher {
       session.client.publish({ destination, headers: { ...headers, receipt }, binaryBody: body });
     } catch {
       this.#pending.delete(receipt);
-      throw new InDoubt('not connected'); // stompjs throws a TypeError when the session just closed
+      throw new InDoubtError('not connected'); // stompjs throws a TypeError when the session just closed
     }
     try {
       await abortable(confirmed, signal);
@@ -129,5 +114,3 @@ export class Publisher {
     }
   }
 }
-
-export { InDoubt };
