@@ -55,3 +55,14 @@ export async function closeAdmin(): Promise<void> {
   adminModel = undefined;
   await model?.close().catch(() => undefined);
 }
+
+/** Messages waiting in a queue, read on a fresh connection (fault tests close every connection). */
+export async function queueDepth(name: string): Promise<number> {
+  const connection = await amqp.connect(AMQP_URL);
+  try {
+    const channel = await connection.createChannel();
+    return (await channel.checkQueue(name)).messageCount;
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
+}

@@ -24,5 +24,5 @@ export { FaultProxy } from './proxy.js';
 export type { FaultProxyOptions, FaultProxyStats } from './proxy.js';
 export { uniqueName, waitFor, observeFor, deferred, rejection, inParallel, Tally } from './helpers.js';
 export type { Deferred } from './helpers.js';
-export { runSoak, soakSize } from './soak.js';
+export { expectSoakPassed, runSoak, soakSize } from './soak.js';
 export type { SoakOptions, SoakReport } from './soak.js';

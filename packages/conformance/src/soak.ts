@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import {
   type Broker,
   type ConsumeMiddleware,
@@ -47,6 +48,9 @@ export interface SoakReport {
   readonly unflaggedDuplicates: number;
   /** Messages whose handler ran more than once behind the idempotency middleware. Must be 0. */
   readonly handlerDuplicates: number;
+  /** Publishes in flight at once, and faults run: they bound the unflagged duplicates. */
+  readonly inFlight: number;
+  readonly faults: number;
   /** `disconnected` events the publisher and consumers reported: proof the faults reached them. */
   readonly disconnects: number;
   readonly publishMs: number;
@@ -147,6 +151,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     flaggedDuplicates,
     unflaggedDuplicates,
     handlerDuplicates: [...handled.values()].filter((c) => c > 1).length,
+    inFlight,
+    faults: faults.length,
     disconnects,
     publishMs,
     msgPerSecond: Math.round((total / publishMs) * 1000),
@@ -158,4 +164,19 @@ export function soakSize(env: NodeJS.ProcessEnv = process.env): number {
   const explicit = env['FERRY_SOAK_MESSAGES'];
   if (explicit !== undefined) return Number(explicit);
   return env['FERRY_CONFORMANCE'] === 'full' ? 20_000 : 2_000;
+}
+
+/**
+ * The soak's pass criteria: the faults reached the brokers (at least one `disconnected` per fault),
+ * nothing confirmed was lost, nothing unexpected arrived, every publish eventually resolved, the
+ * idempotent handler saw no duplicate, and unflagged duplicates stay within what in-doubt resends can
+ * make (each fault can leave at most `inFlight` publishes in doubt).
+ */
+export function expectSoakPassed(report: SoakReport): void {
+  expect(report.disconnects, 'disconnected events (proof the faults landed)').toBeGreaterThanOrEqual(report.faults);
+  expect(report.lost, 'confirmed messages never delivered').toBe(0);
+  expect(report.unexpected, 'deliveries of messages never published').toBe(0);
+  expect(report.failedAfterRetries, 'publishes that never resolved').toBe(0);
+  expect(report.handlerDuplicates, 'handler runs past the idempotency middleware').toBe(0);
+  expect(report.unflaggedDuplicates).toBeLessThanOrEqual(report.publishRetries + report.inFlight * report.faults);
 }

@@ -75,6 +75,17 @@ export async function deleteQueues(names: Iterable<string>): Promise<void> {
   }
 }
 
+/** Messages waiting in a queue, read on a fresh connection (fault tests close every connection). */
+export async function queueDepth(name: string): Promise<number> {
+  const connection = await amqp.connect(AMQP_URL);
+  try {
+    const channel = await connection.createChannel();
+    return (await channel.checkQueue(name)).messageCount;
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
+}
+
 /** Deletes what a case created (through AMQP on the same RabbitMQ): queues, dead letters, group queues. */
 export async function cleanup({ queues, subscriptions }: CreatedResources): Promise<void> {
   const names = new Set(queues);
