@@ -75,6 +75,15 @@ export class AmqpSubscription {
 
   async #start(model: ChannelModel): Promise<void> {
     await declare(model, [this.plan]);
+    try {
+      await this.#consume(model);
+    } catch (error) {
+      // amqplib's errors here mean the channel or connection went away: a ConnectionError, once, at the edge.
+      throw new ConnectionError(`Cannot consume queue "${this.plan.name}": ${describe(error)}`, { cause: error });
+    }
+  }
+
+  async #consume(model: ChannelModel): Promise<void> {
     const channel = await model.createChannel();
     this.#channel = channel;
     channel.on('error', (error: Error) => {

@@ -1,7 +1,7 @@
 import {
   ClosedError,
   ConnectionError,
-  FerryError,
+  type FerryError,
   type Destination,
   Emitter,
   type Envelope,
@@ -23,7 +23,20 @@ import { ManagedConnection } from './connection.js';
 import { AMQP_CAPABILITIES, type AmqpConnectOptions, resolveSettings } from './options.js';
 import { Publisher } from './publisher.js';
 import { AmqpSubscription } from './subscription.js';
-import { publishTarget, queuePlan, topicExchange } from './topology.js';
+import {
+  DEFAULT_TOPIC_EXCHANGE,
+  type ExchangePlan,
+  publishTarget,
+  type QueuePlan,
+  queuePlan,
+  topicExchange,
+} from './topology.js';
+
+interface Route {
+  readonly exchange: string;
+  readonly routingKey: string;
+  readonly plans: ReadonlyArray<QueuePlan | ExchangePlan>;
+}
 import { toAmqp } from './wire.js';
 
 /**
@@ -38,6 +51,8 @@ export class AmqpTransport extends Emitter<TransportEvents> implements Transport
   readonly #consuming: ManagedConnection;
   readonly #publisher: Publisher;
   readonly #subscriptions = new Set<AmqpSubscription>();
+  /** Publish routes by destination object (destinations are frozen, and usually reused). */
+  readonly #routes = new WeakMap<Destination, Route>();
   readonly #logger: Logger;
   readonly #publishTimeoutMs: number;
   readonly #sourceLabel: string;
@@ -92,17 +107,28 @@ export class AmqpTransport extends Emitter<TransportEvents> implements Transport
 
   async publish(destination: Destination, envelope: Envelope, options: TransportPublishOptions): Promise<void> {
     if (this.#link.status === 'down') throw new ClosedError('AMQP connection');
-    const { exchange, routingKey } = publishTarget(destination);
-    const plans =
-      destination.kind === 'queue'
-        ? [queuePlan(destination)]
-        : exchange === 'amq.topic'
-          ? []
-          : [topicExchange(destination)];
+    const { exchange, routingKey, plans } = this.#route(destination);
     const durable = destination.kind === 'queue' ? destination.options.durable !== false : true;
     const mandatory = destination.kind === 'queue' ? true : options.mandatory;
     const { content, options: properties } = toAmqp(envelope, destination, durable, mandatory);
     await this.#publisher.send(exchange, routingKey, content, properties, options.signal, plans);
+  }
+
+  /** Where a destination publishes and what it needs declared: computed once per destination object. */
+  #route(destination: Destination): Route {
+    let route = this.#routes.get(destination);
+    if (route === undefined) {
+      const { exchange, routingKey } = publishTarget(destination);
+      const plans =
+        destination.kind === 'queue'
+          ? [queuePlan(destination)]
+          : exchange === DEFAULT_TOPIC_EXCHANGE
+            ? []
+            : [topicExchange(destination)];
+      route = { exchange, routingKey, plans };
+      this.#routes.set(destination, route);
+    }
+    return route;
   }
 
   async subscribe(
@@ -132,8 +158,7 @@ export class AmqpTransport extends Emitter<TransportEvents> implements Transport
         } catch (error) {
           // A connection lost meanwhile: the restore after the reconnect starts it; wait for that.
           // A refused declaration (406, 404, 403) is final: say so now, never retry it in a loop.
-          if (error instanceof FerryError && !(error instanceof ConnectionError)) throw error;
-          if (!(error instanceof ConnectionError) && !isChannelClosed(error)) throw error;
+          if (!(error instanceof ConnectionError)) throw error;
           await abortable(new Promise((resolve) => setTimeout(resolve, 50)), signal);
           if (subscription.started) break;
         }
@@ -179,9 +204,6 @@ export class AmqpTransport extends Emitter<TransportEvents> implements Transport
   }
 }
 
-function isChannelClosed(error: unknown): boolean {
-  return error instanceof Error && /closed|IllegalOperation/i.test(`${error.name} ${error.message}`);
-}
 /** The factory `connect('amqp://…')` uses. */
 export async function createTransport(context: TransportContext): Promise<Transport> {
   const settings = resolveSettings(
