@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Ensure the message brokers the Ferry tests need are listening on loopback.
 #
-#   rabbitmq   AMQP 127.0.0.1:5672 (guest/guest), STOMP :61613, Web-STOMP :15674 (/ws)
+#   rabbitmq   AMQP 127.0.0.1:5672 (guest/guest), STOMP :61613, Web-STOMP :15674 (/ws),
+#              MQTT (rabbitmq_mqtt, 3.1.1) :1884 -- not 1883, which is Mosquitto's
 #   mosquitto  MQTT 127.0.0.1:1883
 #   redis      127.0.0.1:6379
 #
 # Idempotent and fast when everything is up (only TCP port probes run). Brokers
 # that are installed but stopped are started; missing ones are installed with
 # apt-get when running as root. Running brokers are never restarted, except a
-# single RabbitMQ restart when `web_stomp.ws_frame = binary` had to be added to
-# /etc/rabbitmq/rabbitmq.conf and the running node has not picked it up.
+# single RabbitMQ restart when `web_stomp.ws_frame = binary` or
+# `mqtt.listeners.tcp.default = 1884` had to be added to /etc/rabbitmq/rabbitmq.conf
+# and the running node has not picked it up. (Enabling rabbitmq_mqtt on a node
+# that has not read the 1884 line would make it grab 1883 from Mosquitto, so the
+# MQTT plugin is only ever enabled offline, before a boot that reads the file.)
 #
 # Environment:
 #   FERRY_BROKERS=none                 do nothing
@@ -26,6 +30,9 @@ HOST=127.0.0.1
 WAIT_SECS="${FERRY_BROKERS_TIMEOUT:-60}"
 RABBITMQ_CONF=/etc/rabbitmq/rabbitmq.conf
 WS_FRAME_LINE='web_stomp.ws_frame = binary'
+MQTT_PORT=1884
+MQTT_LINE="mqtt.listeners.tcp.default = $MQTT_PORT"
+RABBITMQ_PLUGINS=(rabbitmq_stomp rabbitmq_web_stomp rabbitmq_mqtt)
 
 say() { printf 'brokers: %s\n' "$*"; }
 note() { printf 'brokers: %s\n' "$*" >&2; }
@@ -117,7 +124,7 @@ fi
 # Install whatever is missing, but only for brokers that are not already up.
 
 missing=()
-if [ "$want_rabbitmq" = 1 ] && ! { port_open 5672 && port_open 61613 && port_open 15674; }; then
+if [ "$want_rabbitmq" = 1 ] && ! { port_open 5672 && port_open 61613 && port_open 15674 && port_open "$MQTT_PORT"; }; then
   command -v rabbitmq-server >/dev/null 2>&1 && command -v rabbitmq-plugins >/dev/null 2>&1 ||
     missing+=(rabbitmq-server)
 fi
@@ -156,6 +163,27 @@ rabbitmq_ensure_ws_frame() {
     printf '%s\n' "$WS_FRAME_LINE" >>"$RABBITMQ_CONF"
   fi
   note "rabbitmq: set '$WS_FRAME_LINE' in $RABBITMQ_CONF"
+  return 0
+}
+
+# Make sure rabbitmq.conf moves the MQTT plugin's listener to $MQTT_PORT, keeping
+# every other line. Returns 0 if the file was changed, 1 if it was already right.
+rabbitmq_ensure_mqtt_port() {
+  if [ -f "$RABBITMQ_CONF" ] &&
+    grep -Eq "^[[:space:]]*mqtt\.listeners\.tcp\.default[[:space:]]*=[[:space:]]*$MQTT_PORT[[:space:]]*\$" "$RABBITMQ_CONF"; then
+    return 1
+  fi
+  need_root rabbitmq "$RABBITMQ_CONF lacks '$MQTT_LINE'"
+  mkdir -p "$(dirname "$RABBITMQ_CONF")"
+  if [ -f "$RABBITMQ_CONF" ] && grep -Eq '^[[:space:]]*mqtt\.listeners\.tcp\.default[[:space:]]*=' "$RABBITMQ_CONF"; then
+    sed -i -E "s/^[[:space:]]*mqtt\.listeners\.tcp\.default[[:space:]]*=.*/$MQTT_LINE/" "$RABBITMQ_CONF"
+  else
+    if [ -s "$RABBITMQ_CONF" ] && [ -n "$(tail -c 1 "$RABBITMQ_CONF")" ]; then
+      printf '\n' >>"$RABBITMQ_CONF"
+    fi
+    printf '%s\n' "$MQTT_LINE" >>"$RABBITMQ_CONF"
+  fi
+  note "rabbitmq: set '$MQTT_LINE' in $RABBITMQ_CONF"
   return 0
 }
 
@@ -201,29 +229,33 @@ rabbitmq_conf_newer_than_node() {
 
 ensure_rabbitmq() {
   local actions=() conf_changed=0 frame
+  if rabbitmq_ensure_ws_frame; then conf_changed=1; fi
+  if rabbitmq_ensure_mqtt_port; then conf_changed=1; fi
   if ! port_open 5672; then
-    # Node down: fix config and enable plugins offline, so one boot picks up everything.
-    if rabbitmq_ensure_ws_frame; then conf_changed=1; fi
+    # Node down: config is fixed and plugins are enabled offline, so one boot picks up everything.
     need_root rabbitmq "not running on $HOST:5672"
-    run rabbitmq "enabling STOMP plugins (offline)" \
-      rabbitmq-plugins enable --offline rabbitmq_stomp rabbitmq_web_stomp
+    run rabbitmq "enabling plugins (offline)" rabbitmq-plugins enable --offline "${RABBITMQ_PLUGINS[@]}"
     rabbitmq_start_node
     actions+=(started)
-  else
-    if rabbitmq_ensure_ws_frame; then conf_changed=1; fi
-    if ! port_open 61613 || ! port_open 15674; then
-      # Enabling works on a running node, no restart needed.
-      need_root rabbitmq "STOMP plugins not listening (61613/15674)"
-      note "rabbitmq: enabling rabbitmq_stomp and rabbitmq_web_stomp ..."
-      run rabbitmq "rabbitmq-plugins enable" timeout 180 \
-        rabbitmq-plugins enable rabbitmq_stomp rabbitmq_web_stomp
-      actions+=("enabled stomp plugins")
-      conf_changed=1 # the plugin just started: verify which ws_frame it got
-    fi
-    # A running node never re-reads rabbitmq.conf. If the file changed since the
-    # node booted (now, or in an interrupted earlier run), ask the node what
-    # ws_frame it uses and restart it once if that is not binary.
-    if [ "$conf_changed" = 1 ] || rabbitmq_conf_newer_than_node; then
+  elif [ "$conf_changed" = 1 ] || rabbitmq_conf_newer_than_node || ! port_open "$MQTT_PORT"; then
+    if ! port_open "$MQTT_PORT" && { [ "$conf_changed" = 1 ] || rabbitmq_conf_newer_than_node; }; then
+      # The running node has not read the MQTT listener line: enabling the plugin
+      # now would bind 1883. Enable offline and restart the node once.
+      need_root rabbitmq "MQTT plugin not listening on $MQTT_PORT"
+      rabbitmq_stop_node
+      run rabbitmq "enabling plugins (offline)" rabbitmq-plugins enable --offline "${RABBITMQ_PLUGINS[@]}"
+      rabbitmq_start_node
+      actions+=("restarted for mqtt listener")
+    else
+      if ! port_open 61613 || ! port_open 15674 || ! port_open "$MQTT_PORT"; then
+        # The node already read the config: enabling works on the running node.
+        need_root rabbitmq "plugins not listening (61613/15674/$MQTT_PORT)"
+        note "rabbitmq: enabling ${RABBITMQ_PLUGINS[*]} ..."
+        run rabbitmq "rabbitmq-plugins enable" timeout 180 rabbitmq-plugins enable "${RABBITMQ_PLUGINS[@]}"
+        actions+=("enabled plugins")
+      fi
+      # A running node never re-reads rabbitmq.conf. If the file changed since the
+      # node booted, ask the node what ws_frame it uses and restart once if needed.
       if ! is_root; then
         note "rabbitmq: WARNING: cannot verify web_stomp.ws_frame on the running node (not root)"
       elif ! frame=$(timeout 60 rabbitmqctl eval 'application:get_env(rabbitmq_web_stomp, ws_frame).' 2>/dev/null); then
@@ -235,13 +267,19 @@ ensure_rabbitmq() {
         actions+=("restarted for ws_frame")
       fi
     fi
+  elif ! port_open 61613 || ! port_open 15674; then
+    need_root rabbitmq "STOMP plugins not listening (61613/15674)"
+    note "rabbitmq: enabling ${RABBITMQ_PLUGINS[*]} ..."
+    run rabbitmq "rabbitmq-plugins enable" timeout 180 rabbitmq-plugins enable "${RABBITMQ_PLUGINS[@]}"
+    actions+=("enabled plugins")
   fi
   wait_port rabbitmq 5672 "AMQP"
   wait_port rabbitmq 61613 "STOMP (rabbitmq_stomp)"
   wait_port rabbitmq 15674 "Web-STOMP (rabbitmq_web_stomp)"
+  wait_port rabbitmq "$MQTT_PORT" "MQTT (rabbitmq_mqtt)"
   local suffix=""
   if [ "${#actions[@]}" -gt 0 ]; then suffix=" [$(IFS=,; printf '%s' "${actions[*]}" | sed 's/,/, /g')]"; fi
-  say "rabbitmq up (amqp 5672, stomp 61613, web-stomp 15674/ws)$suffix"
+  say "rabbitmq up (amqp 5672, stomp 61613, web-stomp 15674/ws, mqtt $MQTT_PORT)$suffix"
 }
 
 # ---------------------------------------------------------------------------
