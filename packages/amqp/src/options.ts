@@ -69,6 +69,7 @@ export const AMQP_CAPABILITIES: Capabilities = Object.freeze({
   nativeHeaders: true,
   maxMessageBytes: 134_217_728,
   crashDurable: true,
+  failoverRedelivery: true,
 });
 
 /** Settings resolved from the URL and `ConnectOptions.amqp`. @internal */

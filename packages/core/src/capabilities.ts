@@ -18,6 +18,12 @@ export interface Capabilities {
   readonly durableSubscriptions: boolean;
   /** One publisher, one consumer with concurrency 1: messages arrive in publish order. */
   readonly orderedDelivery: boolean;
+  /**
+   * A message whose consumer died before acknowledging it (crash, lost connection) goes to another
+   * consumer of the queue or group. MQTT brokers keep it in the dead member's session until that
+   * member returns (eclipse-mosquitto#2662).
+   */
+  readonly failoverRedelivery: boolean;
   /** A redelivered message is flagged `redelivered` by the broker. */
   readonly redeliveryFlag: boolean;
   /** The broker counts deliveries of a message (feeds `attempt` after consumer crashes). */

@@ -19,6 +19,7 @@ export type { Broker, BrokerEvents } from './broker.js';
 export type { Producer } from './producer.js';
 export type { Consumer, Subscription, Handler } from './consumer.js';
 export type { Message, OutgoingMessage, Headers, Envelope, EnvelopeAttributes } from './message.js';
+export { ENVELOPE_ATTRIBUTE_NAMES } from './message.js';
 export type { Capabilities, Health, HealthStatus } from './capabilities.js';
 export type {
   ConnectOptions,

@@ -51,6 +51,7 @@ export const STOMP_CAPABILITIES: Capabilities = Object.freeze({
   nativeHeaders: true,
   maxMessageBytes: 4 * 1024 * 1024,
   crashDurable: true,
+  failoverRedelivery: true,
 });
 
 /** Settings resolved from the URL and `ConnectOptions.stomp`. @internal */

@@ -116,7 +116,7 @@ export const CLOSING_CASES: readonly ConformanceCase[] = [
     id: '18',
     title:
       'a consumer whose connection dies mid-handler: its unacked message goes to another consumer; the late ack harms nothing',
-    requires: ['competingConsumers'],
+    requires: ['competingConsumers', 'failoverRedelivery'],
     hooks: ['isolated'],
     run: connectionDiesMidHandler,
   },

@@ -31,6 +31,7 @@ export const MEMORY_CAPABILITIES: Capabilities = Object.freeze({
   nativeHeaders: true,
   maxMessageBytes: 256 * 1024 * 1024,
   crashDurable: false,
+  failoverRedelivery: true,
 });
 
 interface MemorySubscription {

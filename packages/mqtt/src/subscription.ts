@@ -1,0 +1,399 @@
+import type { IPublishPacket, MqttClient, Packet } from 'mqtt';
+import {
+  ConfigurationError,
+  type Delivery,
+  type Destination,
+  type Envelope,
+  type FerryError,
+  topic,
+  toFerryError,
+  type TransportSubscribeOptions,
+} from '@ferry/core';
+import type { ManagedConnection, Session } from './connection.js';
+import type { Publisher } from './publisher.js';
+import { keyOf, retryTopic, type SubscriptionPlan } from './topics.js';
+import { fromWire, toWire, type PublishProperties } from './wire.js';
+
+/** What a subscription needs from its transport. */
+export interface SubscriptionDeps {
+  readonly publisher: Publisher;
+  readonly publishTimeoutMs: number;
+  readonly sourceLabel: string;
+  readonly protocolVersion: 4 | 5;
+  readonly onError: (error: FerryError) => void;
+}
+
+/**
+ * How a closing subscription leaves its broker session: `keep` it (with what the broker keeps collecting
+ * for it) for the consumer that comes back with the same instance id; `end` it (a private
+ * subscription); or `hand-off` what it still holds to the other members of its queue or group, then
+ * end it (another member goes on, or no one could ever resume this session).
+ */
+export type Departure = 'keep' | 'end' | 'hand-off';
+
+/** A hand-off ends once nothing arrived for this long, ms. */
+const HAND_OFF_QUIET_MS = 150;
+
+/** The mqtt.js internals the PUBACK hook replaces (pinned to mqtt ~5.16; covered by this package's tests). */
+interface HookableClient {
+  handleMessage(packet: Packet, callback: (error?: Error) => void): void;
+  _sendPacket(packet: Packet, cb?: (error?: Error) => void, ...rest: unknown[]): void;
+}
+
+/**
+ * Takes an mqtt.js client's incoming PUBLISHes over: `onPublish` gets each one and mqtt.js reads on at
+ * once, but the PUBACK mqtt.js would then send is dropped — the caller sends it (with `sendPuback`) when
+ * it is time, or never. Install before the client connects.
+ */
+export function takeOverAcks(mqttClient: MqttClient, onPublish: (packet: IPublishPacket) => void): void {
+  const client = mqttClient as unknown as HookableClient;
+  const send = client._sendPacket.bind(client);
+  client._sendPacket = (packet: Packet, cb?: (error?: Error) => void, ...rest: unknown[]) => {
+    if (packet.cmd === 'puback') {
+      cb?.();
+      return;
+    }
+    send(packet, cb, ...rest);
+  };
+  client.handleMessage = (packet: Packet, callback: (error?: Error) => void) => {
+    if (packet.cmd === 'publish') onPublish(packet);
+    callback();
+  };
+}
+
+/** A QoS 1 message whose PUBACK waits for its settlement. */
+interface Held {
+  readonly client: MqttClient;
+  readonly messageId: number;
+}
+
+/**
+ * One subscription on a connection (and, for a queue or group, a persistent session) of its own.
+ *
+ * Acknowledgement after the handler: mqtt.js sends the PUBACK of a QoS 1 message as soon as its
+ * `handleMessage` hook calls back, and reads no further packet until then — holding that callback would
+ * serialize the connection and starve keep-alive. So the hook calls back at once and the PUBACK that
+ * mqtt.js then sends is held back (its `_sendPacket` is wrapped) until core settles the delivery. The
+ * broker's window of unacknowledged messages is the prefetch (MQTT 5 Receive Maximum, set from
+ * `concurrency`); Ferry hands core at most `concurrency` at a time, in arrival order.
+ */
+export class MqttSubscription {
+  readonly plan: SubscriptionPlan;
+  readonly connection: ManagedConnection;
+  readonly #source: Destination;
+  readonly #concurrency: number;
+  readonly #deliver: (delivery: Delivery) => Promise<void>;
+  readonly #deps: SubscriptionDeps;
+  #session: Session | undefined;
+  #started: Promise<void> | undefined;
+  #subscribed = false;
+  #closing = false;
+  #closed: Promise<void> | undefined;
+  /** Messages received, not yet handed to core. */
+  readonly #waiting: Array<{ client: MqttClient; packet: IPublishPacket }> = [];
+  /** The newest mqtt.js client of the connection: only its messages are handled and acknowledged. */
+  #client: MqttClient | undefined;
+  /** Handed to core, not settled. */
+  #active = 0;
+  /** Waiting out a retry delay (PUBACK held, concurrency slot free). */
+  readonly #delayed = new Set<() => void>();
+
+  constructor(
+    connection: ManagedConnection,
+    source: Destination,
+    plan: SubscriptionPlan,
+    options: TransportSubscribeOptions,
+    deliver: (delivery: Delivery) => Promise<void>,
+    deps: SubscriptionDeps,
+  ) {
+    this.connection = connection;
+    this.#source = source;
+    this.plan = plan;
+    this.#concurrency = options.concurrency;
+    this.#deliver = deliver;
+    this.#deps = deps;
+    connection.onClient = (client) => this.#hook(client);
+    connection.on('up', (session) => {
+      this.start(session).catch((error: unknown) => deps.onError(toFerryError(error)));
+    });
+  }
+
+  /** True once SUBSCRIBEd on the live session and the broker answered. */
+  get ready(): boolean {
+    return this.#session !== undefined && this.#session === this.connection.session && this.#subscribed;
+  }
+
+  /** SUBSCRIBEs on `session` (once per session, QoS 1); resolves on the SUBACK. @throws ConfigurationError if refused */
+  start(session: Session): Promise<void> {
+    if (this.#closing) return Promise.resolve();
+    if (this.#session === session && this.#started !== undefined) return this.#started;
+    this.#session = session;
+    this.#subscribed = false;
+    const started = new Promise<void>((resolve, reject) => {
+      session.client.subscribe([...this.plan.filters], { qos: 1 }, (error, granted) => {
+        if (error !== undefined && error !== null) {
+          reject(
+            new ConfigurationError(`The MQTT broker refused SUBSCRIBE for ${this.plan.label}: ${error.message}`, {
+              cause: error,
+            }),
+          );
+          return;
+        }
+        const refused = (granted ?? []).filter((g) => g.qos >= 0x80);
+        if (refused.length > 0) {
+          reject(
+            new ConfigurationError(
+              `The MQTT broker refused SUBSCRIBE ${refused.map((g) => g.topic).join(', ')} for ${this.plan.label} (reason code 0x${refused[0]!.qos.toString(16)}): check the broker's ACL and that it supports these filters`,
+            ),
+          );
+          return;
+        }
+        if (this.#session === session) this.#subscribed = true;
+        resolve();
+      });
+    });
+    this.#started = started;
+    return started;
+  }
+
+  /** Installs the PUBACK hook on a new client, before it connects. */
+  #hook(client: MqttClient): void {
+    this.#client = client;
+    takeOverAcks(client, (packet) => this.#onMessage(client, packet));
+  }
+
+  #puback(held: Held | undefined): void {
+    if (held === undefined) return;
+    // Never on another session: the broker re-sends the message on the new one (DUP).
+    if (held.client !== this.#client || !held.client.connected) return;
+    const client = held.client as unknown as { _writePacket(packet: Packet, cb?: () => void): void };
+    client._writePacket({ cmd: 'puback', messageId: held.messageId });
+  }
+
+  #onMessage(client: MqttClient, packet: IPublishPacket): void {
+    if (this.#closing && this.#departure === 'hand-off') {
+      this.#forward(client, packet);
+      return;
+    }
+    this.#waiting.push({ client, packet });
+    this.#pump();
+  }
+
+  #pump(): void {
+    while (!this.#closing && this.#active < this.#concurrency && this.#waiting.length > 0) {
+      const next = this.#waiting.shift()!;
+      if (next.client !== this.#client) continue; // the broker sends it again on the new session
+      this.#active++;
+      this.#handOver(next.client, next.packet);
+    }
+    this.#idle?.();
+  }
+
+  #handOver(client: MqttClient, packet: IPublishPacket): void {
+    const held: Held | undefined =
+      packet.qos > 0 && packet.messageId !== undefined ? { client, messageId: packet.messageId } : undefined;
+    let settled = false;
+    let counted = true;
+    const free = (): void => {
+      if (!counted) return;
+      counted = false;
+      this.#active--;
+      queueMicrotask(() => this.#pump());
+    };
+    const settle = (ack: boolean): void => {
+      if (settled) return;
+      settled = true;
+      if (ack) this.#puback(held);
+      free();
+    };
+    const topicName = packet.topic;
+    const { envelope, error } = fromWire(
+      {
+        payload: packet.payload as Buffer,
+        ...(packet.properties === undefined ? {} : { properties: packet.properties }),
+      },
+      { source: `${this.#deps.sourceLabel}/${topicName}` },
+    );
+    // DUP: the broker sends the message again, on a resumed session, because it was never acknowledged.
+    const redelivered = packet.dup;
+    const delivery: Delivery = {
+      envelope,
+      destination: this.#destinationOf(topicName),
+      redelivered,
+      ...(error === undefined ? {} : { error }),
+      ack: () => {
+        settle(true);
+        return Promise.resolve();
+      },
+      // MQTT has no NACK: an unacknowledged message comes back when this session resumes.
+      release: () => {
+        settle(false);
+        return Promise.resolve();
+      },
+      retry: async (next: Envelope, delayMs: number) => {
+        if (settled) return;
+        free(); // the PUBACK stays held through the delay; the concurrency slot does not
+        if (delayMs > 0) await this.#delay(delayMs);
+        await this.#republish(next, topicName);
+        settle(true);
+      },
+    };
+    void this.#deliver(delivery).catch((failure: unknown) => {
+      this.#deps.onError(toFerryError(failure));
+      settle(false);
+    });
+  }
+
+  /** Waits `ms`, or less when the subscription shuts down (the retry then goes out at once, never lost). */
+  #delay(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#delayed.delete(done);
+        resolve();
+        this.#idle?.();
+      };
+      const timer = setTimeout(done, ms);
+      this.#delayed.add(done);
+      if (this.#closing) done();
+    });
+  }
+
+  /** The retry copy goes to this subscription's own queue or group only. */
+  async #republish(envelope: Envelope, topicName: string): Promise<void> {
+    const target = retryTopic(this.plan, topicName);
+    // 3.1.1 has no headers: the attempt count must travel in a structured envelope.
+    const mode =
+      this.#deps.protocolVersion === 5 && this.#source.options.contentMode !== 'structured' ? 'binary' : 'structured';
+    const wire = toWire(envelope, mode, this.#deps.protocolVersion);
+    const signal = AbortSignal.timeout(this.#deps.publishTimeoutMs);
+    await this.#deps.publisher.send(
+      { topic: target, payload: wire.payload, qos: 1, retain: false, properties: wire.properties },
+      signal,
+    );
+  }
+
+  /** The queue, or the topic with the concrete key the message was published to. */
+  #destinationOf(topicName: string): Destination {
+    if (this.#source.kind === 'queue') return this.#source;
+    try {
+      return topic(keyOf(this.plan, topicName), this.#source.options);
+    } catch {
+      return this.#source;
+    }
+  }
+
+  /**
+   * Stops handing messages to core at once. Returns the whole departure, which runs on in the background:
+   * in-flight deliveries settle (retries waiting out a delay go out at once), then the session is left
+   * as `departure` says. Callers that must not wait (core, which drains its handlers only after this
+   * returns) do not await it.
+   */
+  close(departure: Departure, prepare?: () => Promise<void>): Promise<void> {
+    if (!this.#closing) {
+      this.#closing = true;
+      this.#departure = departure;
+      this.#prepare = prepare;
+      for (const flush of [...this.#delayed]) flush();
+      if (departure === 'hand-off') for (const next of this.#waiting.splice(0)) this.#forward(next.client, next.packet);
+    }
+    this.#closed ??= this.#depart();
+    return this.#closed;
+  }
+
+  /** Closes at once (transport close), waiting at most `graceMs` for settlements and a hand-off. */
+  async shutdownNow(departure: Departure, graceMs = 2_000, prepare?: () => Promise<void>): Promise<void> {
+    const closed = this.close(departure, prepare);
+    const timer = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+    await Promise.race([closed, timer]);
+    this.#abandon = true;
+    this.#idle?.();
+    await this.#closed;
+  }
+
+  #departure: Departure = 'keep';
+  /** Runs before a hand-off unsubscribes (e.g. makes sure the session that keeps the queue exists). */
+  #prepare: (() => Promise<void>) | undefined;
+  /** Set by shutdownNow: stop waiting and close. */
+  #abandon = false;
+  #idle: (() => void) | undefined;
+  /** Hand-off forwards under way. */
+  #forwarding = 0;
+  #lastArrival = 0;
+
+  async #depart(): Promise<void> {
+    const session = this.connection.session;
+    await this.#until(() => this.#active === 0 && this.#delayed.size === 0);
+    if (this.#prepare !== undefined) {
+      await this.#prepare().catch((error: unknown) => this.#deps.onError(toFerryError(error)));
+    }
+    if (this.#departure !== 'keep' && session !== undefined && session === this.connection.session) {
+      // Stop the broker routing more to this session; what it queued already still arrives.
+      await this.#unsubscribe(session);
+      if (this.#departure === 'hand-off') {
+        // The broker sends what it had queued for this session as PUBACKs free its window: forward each
+        // to the queue or group (the other members) until nothing more comes.
+        await this.#until(() => this.#forwarding === 0 && Date.now() - this.#lastArrival >= HAND_OFF_QUIET_MS, true);
+      }
+    }
+    await this.connection.close(this.#departure !== 'keep');
+  }
+
+  /** Resolves once `condition` holds (re-checked on every settlement and, with `poll`, every 50 ms), or on abandon. */
+  #until(condition: () => boolean, poll = false): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (this.#abandon || condition()) {
+          clearInterval(timer);
+          this.#idle = undefined;
+          resolve();
+        }
+      };
+      const timer = poll ? setInterval(check, 50) : undefined;
+      this.#idle = check;
+      check();
+    });
+  }
+
+  #unsubscribe(session: Session): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 2_000);
+      session.client.unsubscribe([...this.plan.filters], () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  /** Hand-off: republishes a message this session will not handle to its queue or group, byte for byte, then acknowledges it. */
+  #forward(client: MqttClient, packet: IPublishPacket): void {
+    this.#forwarding++;
+    this.#lastArrival = Date.now();
+    const properties = packet.properties;
+    const copy: PublishProperties = {};
+    if (properties?.userProperties !== undefined) copy.userProperties = properties.userProperties;
+    if (properties?.contentType !== undefined) copy.contentType = properties.contentType;
+    if (properties?.correlationData !== undefined) copy.correlationData = properties.correlationData;
+    const held: Held | undefined =
+      packet.qos > 0 && packet.messageId !== undefined ? { client, messageId: packet.messageId } : undefined;
+    this.#deps.publisher
+      .send(
+        {
+          topic: retryTopic(this.plan, packet.topic),
+          payload: packet.payload as Buffer,
+          qos: 1,
+          retain: false,
+          properties: this.#deps.protocolVersion === 5 ? copy : undefined,
+        },
+        AbortSignal.timeout(this.#deps.publishTimeoutMs),
+      )
+      .then(
+        () => this.#puback(held),
+        (error: unknown) => this.#deps.onError(toFerryError(error)),
+      )
+      .finally(() => {
+        this.#forwarding--;
+        this.#idle?.();
+      });
+  }
+}
