@@ -110,7 +110,7 @@ export async function isolatedBroker(target: MqttTarget, options: ConnectOptions
 }
 
 /** Why each `false` capability is false, per broker. */
-export function reasonsFor(target: MqttTarget): ConformanceOptions['reasons'] {
+export function reasonsFor(target: MqttTarget): NonNullable<ConformanceOptions['reasons']> {
   const rabbit = target.port === RABBITMQ_MQTT.port;
   return {
     durableQueues:
