@@ -222,7 +222,7 @@ export class MqttTransport extends Emitter<TransportEvents> implements Transport
     const s = this.#settings;
     const key = `${this.#broker}|${s.instanceId}|${plan.sessionKey}`;
     if (once && reserved.has(key)) return;
-    const lease = await claimSlot(this.#broker, s.instanceId, plan.sessionKey, 0);
+    const lease = await claimSlot(this.#broker, s.instanceId, plan.sessionKey);
     if (lease.slot !== slot) {
       lease.releaseAfter(Promise.resolve());
       return;

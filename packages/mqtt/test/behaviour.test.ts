@@ -1,0 +1,326 @@
+import {
+  type Broker,
+  ConfigurationError,
+  connect,
+  ConnectionError,
+  type Destination,
+  ErrorCode,
+  HEADER_DEAD_LETTER_CODE,
+  type Message,
+  queue,
+  topic,
+  UnsupportedError,
+} from '@ferry/core';
+import { deferred, observeFor, rejection, uniqueName, waitFor } from '@ferry/conformance';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { publishTopic, topicFilter } from '../src/index.js';
+import { resolveSettings } from '../src/options.js';
+import {
+  connectMqtt,
+  isolatedBroker,
+  MOSQUITTO_V4,
+  MOSQUITTO_V5,
+  RABBITMQ_V4,
+  rawClient,
+  removeSessions,
+  TEST_RECONNECT,
+  urlOf,
+} from './broker.js';
+
+/**
+ * What MQTT users expect of the transport beyond the conformance suite, against the real Mosquitto and
+ * RabbitMQ's MQTT plugin: the destination mapping and its refusals, honest capabilities per broker, the
+ * PUBACK held until the handler settles, what a consumer that died can get back (eclipse-mosquitto#2662),
+ * keep-alive under a long handler, and connection errors that say what to fix without leaking secrets.
+ */
+
+const WAIT_MS = 10_000;
+const closers: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
+});
+afterAll(async () => {
+  await removeSessions(MOSQUITTO_V5);
+  await removeSessions(RABBITMQ_V4);
+});
+
+function track(broker: Broker): Broker {
+  closers.push(() => broker.close());
+  return broker;
+}
+
+describe('mqtt destinations', () => {
+  it('maps queues to one-level `queue.<name>` topics and topic keys and patterns to levels', () => {
+    expect(publishTopic(queue('orders.dlq'))).toBe('queue.orders.dlq');
+    expect(publishTopic(topic('orders.created.eu'))).toBe('orders/created/eu');
+    expect(topicFilter(topic('orders.*.eu'))).toBe('orders/+/eu');
+    expect(topicFilter(topic('orders.#'))).toBe('orders/#');
+  });
+
+  it('refuses what MQTT reserves (+, #, NUL, a leading $) with a typed error, whatever built the destination', async () => {
+    const forged = (name: string, kind: 'queue' | 'topic' = 'topic'): Destination =>
+      kind === 'queue'
+        ? { kind, name, options: {} }
+        : { kind, name, options: {}, isPattern: name.includes('*') || name.includes('#') };
+    for (const name of ['a.b+c', 'a.#x', 'a.b\u0000', '$SYS.x']) {
+      expect(() => publishTopic(forged(name)), name).toThrow(ConfigurationError);
+    }
+    expect(() => publishTopic(forged('a+b', 'queue'))).toThrow(ConfigurationError);
+    expect(() => publishTopic(forged('a/b', 'queue'))).toThrow(ConfigurationError);
+    expect(() => publishTopic(topic('orders.*'))).toThrow(/pattern/);
+    // Core refuses them before any transport sees them, too.
+    expect(() => topic('orders.+')).toThrow(ConfigurationError);
+    expect(() => queue('$orders')).toThrow(ConfigurationError);
+    const broker = track(await connectMqtt(MOSQUITTO_V5));
+    const error = await rejection(broker.producer().publish(forged('$SYS.hack'), { type: 't', data: 1 }));
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect(error).toMatchObject({ code: ErrorCode.INVALID_DESTINATION });
+  });
+});
+
+describe('mqtt capabilities, per broker and protocol, detected', () => {
+  it('Mosquitto over MQTT 5 (CONNACK says shared subscriptions are available): competing consumers, groups and native headers', async () => {
+    const broker = track(await connectMqtt(MOSQUITTO_V5));
+    expect(broker.capabilities).toMatchObject({
+      competingConsumers: true,
+      groups: true,
+      nativeHeaders: true,
+      durableSubscriptions: true,
+      durableQueues: false,
+      failoverRedelivery: false,
+    });
+    expect(broker.health().details).toMatchObject({ protocolVersion: 5, sharedSubscriptions: true });
+  });
+
+  it('Mosquitto over MQTT 3.1.1: the probe finds shared subscriptions; the envelope is structured', async () => {
+    const broker = track(await connectMqtt(MOSQUITTO_V4));
+    expect(broker.capabilities).toMatchObject({ competingConsumers: true, groups: true, nativeHeaders: false });
+  });
+
+  it('RabbitMQ’s MQTT plugin: the probe finds no shared subscriptions; a group is refused with UnsupportedError, so is a second consumer of one queue', async () => {
+    const broker = track(await connectMqtt(RABBITMQ_V4));
+    expect(broker.capabilities).toMatchObject({ competingConsumers: false, groups: false, nativeHeaders: false });
+    const group = await rejection(
+      broker.consumer().subscribe(topic('ferry.caps.x'), () => undefined, { group: 'billing' }),
+    );
+    expect(group).toBeInstanceOf(UnsupportedError);
+    const q = queue(uniqueName('ferry-caps'));
+    await broker.consumer().subscribe(q, () => undefined);
+    const second = await rejection(broker.consumer().subscribe(q, () => undefined));
+    expect(second).toBeInstanceOf(UnsupportedError);
+    expect((second as Error).message).toMatch(/shared subscriptions/);
+  });
+
+  it('the URL can state what the broker does instead of probing', async () => {
+    const started = Date.now();
+    const broker = track(
+      await connect(`${urlOf(RABBITMQ_V4)}&sharedSubscriptions=false`, {
+        reconnect: TEST_RECONNECT,
+        mqtt: { instanceId: uniqueName('i').slice(0, 20) },
+      }),
+    );
+    expect(broker.capabilities.groups).toBe(false);
+    expect(Date.now() - started).toBeLessThan(1_500);
+  });
+
+  it('without a stable instance id, durable subscriptions are not claimed', async () => {
+    const broker = track(await connect(urlOf(MOSQUITTO_V5), { reconnect: TEST_RECONNECT }));
+    expect(broker.capabilities.durableSubscriptions).toBe(false);
+    expect(broker.health().details).toMatchObject({ stableInstance: false });
+  });
+});
+
+describe('mqtt acknowledgement after the handler', () => {
+  it('a message whose handler has not settled when the connection drops comes back on the resumed session, flagged redelivered', async () => {
+    const q = queue(uniqueName('ferry-ack'));
+    const isolated = await isolatedBroker(MOSQUITTO_V5);
+    track(isolated.broker);
+    const held = deferred();
+    const seen: Message[] = [];
+    await isolated.broker.consumer().subscribe(q, async (m) => {
+      seen.push(m);
+      if (seen.length === 1) await held.promise;
+    });
+    const publisher = track(await connectMqtt(MOSQUITTO_V5));
+    await publisher.producer().publish(q, { type: 't', data: 'once' });
+    await waitFor(() => seen.length === 1, WAIT_MS, 'the handler to start');
+    await isolated.disconnect();
+    await waitFor(() => isolated.broker.health().status !== 'up', WAIT_MS, 'the consumer to notice');
+    held.resolve(); // its PUBACK belongs to a dead session: never sent
+    await isolated.reconnect();
+    await waitFor(() => seen.length === 2, WAIT_MS, 'the redelivery on the resumed session');
+    expect(seen[1]!.id).toBe(seen[0]!.id);
+    expect(seen[1]!.redelivered).toBe(true);
+    await observeFor(300);
+    expect(seen).toHaveLength(2);
+  });
+
+  it('a handler far longer than the keep-alive does not take the connection down (mqtt.js reads on; only the PUBACK waits)', async () => {
+    const broker = track(await connectMqtt(MOSQUITTO_V5, { mqtt: { keepaliveSec: 1 } }));
+    const states: string[] = [];
+    broker.on('disconnected', () => states.push('disconnected'));
+    const q = queue(uniqueName('ferry-long'));
+    const done: string[] = [];
+    await broker.consumer().subscribe(
+      q,
+      async (m) => {
+        await new Promise((resolve) => setTimeout(resolve, 3_500));
+        done.push(m.id);
+      },
+      { concurrency: 2 },
+    );
+    await broker.producer().publish(q, { type: 't', data: 1 });
+    await broker.producer().publish(q, { type: 't', data: 2 });
+    await waitFor(() => done.length === 2, WAIT_MS, 'both long handlers (run side by side on one connection)');
+    expect(states).toEqual([]);
+    expect(broker.health().status).toBe('up');
+  }, 20_000);
+});
+
+describe('mqtt consumer crash and shared subscriptions (eclipse-mosquitto#2662)', () => {
+  it('the unacknowledged message of a member that died stays in its session — another member does not get it — until a consumer with the same instance id comes back', async () => {
+    const q = queue(uniqueName('ferry-2662'));
+    const instance = uniqueName('crash').slice(0, 24);
+    const crashed = await isolatedBroker(MOSQUITTO_V5, { mqtt: { instanceId: instance } });
+    track(crashed.broker);
+    const seenByCrashed: Message[] = [];
+    const never = deferred();
+    await crashed.broker.consumer().subscribe(q, async (m) => {
+      seenByCrashed.push(m);
+      await never.promise;
+    });
+    const other = track(await connectMqtt(MOSQUITTO_V5));
+    const seenByOther: Message[] = [];
+    await other.consumer().subscribe(q, (m) => void seenByOther.push(m));
+    const publisher = track(await connectMqtt(MOSQUITTO_V5));
+    // Round-robin: one of the two lands on the member that will die.
+    await publisher.producer().publish(q, { type: 't', data: 'a' });
+    await publisher.producer().publish(q, { type: 't', data: 'b' });
+    await waitFor(() => seenByCrashed.length === 1 && seenByOther.length === 1, WAIT_MS, 'one message each');
+    const lost = seenByCrashed[0]!;
+    await crashed.disconnect(); // the process "dies": its connection is gone, the handler never settles
+    await observeFor(1_000);
+    expect(seenByOther.map((m) => m.id)).not.toContain(lost.id);
+    // What Ferry can do: a consumer that comes back with the same instance id resumes that session.
+    const back = track(await connectMqtt(MOSQUITTO_V5, { mqtt: { instanceId: instance } }));
+    const seenByBack: Message[] = [];
+    await back.consumer().subscribe(q, (m) => void seenByBack.push(m));
+    await waitFor(
+      () => seenByBack.some((m) => m.id === lost.id),
+      WAIT_MS,
+      'the lost message for the returning instance',
+    );
+    expect(seenByBack.find((m) => m.id === lost.id)!.redelivered).toBe(true);
+    never.resolve();
+  });
+});
+
+describe('mqtt sessions: what a queue keeps while its consumers are away', () => {
+  it('dead letters wait for a dead-letter consumer that subscribes later (the session it resumes was subscribed in advance)', async () => {
+    const q = queue(uniqueName('ferry-dlq-later'));
+    const broker = track(await connectMqtt(MOSQUITTO_V5));
+    await broker.consumer().subscribe(
+      q,
+      () => {
+        throw new Error('always fails');
+      },
+      { retry: { maxAttempts: 1 } },
+    );
+    // A plain subscriber on the dead-letter topic sees when the dead letter was published.
+    const watcher = await rawClient(MOSQUITTO_V5);
+    closers.push(() => watcher.endAsync());
+    let published = false;
+    watcher.on('message', () => (published = true));
+    await watcher.subscribeAsync(publishTopic(queue(`${q.name}.dlq`)), { qos: 1 });
+    await broker.producer().publish(q, { type: 't', data: 'doomed' });
+    await waitFor(() => published, WAIT_MS, 'the dead letter to be published');
+    const reader = track(await connectMqtt(MOSQUITTO_V5));
+    const dead: Message[] = [];
+    await reader.consumer().subscribe(queue(`${q.name}.dlq`), (m) => void dead.push(m));
+    await waitFor(() => dead.length === 1, WAIT_MS, 'the dead letter for the later reader');
+    expect(dead[0]!.data).toBe('doomed');
+    expect(dead[0]!.headers[HEADER_DEAD_LETTER_CODE]).toBe(ErrorCode.HANDLER_FAILED);
+  });
+
+  it('members closed in any order leave the queue’s messages in one session, which the next consumer resumes', async () => {
+    const q = queue(uniqueName('ferry-slots'));
+    const first = track(await connectMqtt(MOSQUITTO_V5));
+    const second = track(await connectMqtt(MOSQUITTO_V5));
+    const seen: string[] = [];
+    const a = await first.consumer().subscribe(q, (m) => void seen.push(m.id)); // slot 0
+    const b = await second.consumer().subscribe(q, (m) => void seen.push(m.id)); // slot 1
+    await a.close(); // not the last member: hands off and ends its session
+    await b.close(); // the last member, in slot 1: subscribes slot 0's session, hands off to it
+    await first.close();
+    await second.close();
+    const publisher = track(await connectMqtt(MOSQUITTO_V5));
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const id = uniqueName('m');
+      ids.push(id);
+      await publisher.producer().publish(q, { id, type: 't', data: i });
+    }
+    const back = track(await connectMqtt(MOSQUITTO_V5));
+    const got = new Set<string>();
+    await back.consumer().subscribe(q, (m) => void got.add(m.id), { concurrency: 4 });
+    await waitFor(
+      () => ids.every((id) => got.has(id)),
+      WAIT_MS,
+      () => `all 20 for the returning consumer (got ${got.size})`,
+    );
+  });
+});
+
+describe('mqtt connection errors', () => {
+  it('an MQTT 5 CONNECT to RabbitMQ 3.10 (3.1.1 only) fails fast with a ConnectionError that says to use protocolVersion=4', async () => {
+    const started = Date.now();
+    const error = await rejection(
+      connect(urlOf({ ...RABBITMQ_V4, protocolVersion: 5 }), { reconnect: TEST_RECONNECT }),
+    );
+    expect(error).toBeInstanceOf(ConnectionError);
+    expect((error as Error).message).toMatch(/protocolVersion=4/);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('a wrong password is a ConnectionError naming the cause, with no secret in it', async () => {
+    const secret = 'not-the-password-42';
+    const error = await rejection(connect(urlOf({ ...RABBITMQ_V4, password: secret }), { reconnect: TEST_RECONNECT }));
+    expect(error).toBeInstanceOf(ConnectionError);
+    expect((error as Error).message).toMatch(/user name or password|not authorized/i);
+    expect(JSON.stringify({ message: (error as Error).message, stack: (error as Error).stack })).not.toContain(secret);
+  });
+
+  it('a refused port is a ConnectionError after the attempt, not a silent retry loop', async () => {
+    const error = await rejection(connect('mqtt://127.0.0.1:1', { reconnect: TEST_RECONNECT }));
+    expect(error).toBeInstanceOf(ConnectionError);
+  });
+
+  it('checks options: protocol version, instance id, QoS', () => {
+    expect(() => resolveSettings(new URL('mqtt://h?protocolVersion=3'))).toThrow(ConfigurationError);
+    expect(() => resolveSettings(new URL('mqtt://h'), { instanceId: 'has space' })).toThrow(ConfigurationError);
+    expect(() => resolveSettings(new URL('mqtt://h'), { qos: 3 as 0 })).toThrow(ConfigurationError);
+    const settings = resolveSettings(new URL('mqtts://u:p%40ss@h'), {}, 'orders-1');
+    expect(settings).toMatchObject({ tls: true, port: 8883, username: 'u', password: 'p@ss', instanceId: 'orders-1' });
+    expect(settings.stableInstance).toBe(true);
+  });
+});
+
+describe('mqtt latency', () => {
+  it('sets TCP_NODELAY: 50 sequential publish → handler round trips have a median well under Nagle’s 40 ms', async () => {
+    const broker = track(await connectMqtt(MOSQUITTO_V5));
+    const q = queue(uniqueName('ferry-nodelay'));
+    let arrived: (() => void) | undefined;
+    await broker.consumer().subscribe(q, () => arrived?.());
+    const producer = broker.producer();
+    const times: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      const started = performance.now();
+      const got = new Promise<void>((resolve) => (arrived = resolve));
+      await producer.publish(q, { type: 't', data: i });
+      await got;
+      times.push(performance.now() - started);
+    }
+    times.sort((a, b) => a - b);
+    expect(times[25]).toBeLessThan(15);
+  });
+});
