@@ -156,10 +156,15 @@ export function fromWire(message: WireMessage, fallback: EnvelopeFallback): { en
     }
   }
   if (!binary && contentType === undefined && looksStructured(body)) {
+    // MQTT 3.1.1 has no content type: a payload that claims to be a CloudEvents document (a JSON object
+    // naming its specversion) and fails to decode — broken, incomplete or hostile — is poison, not data.
     try {
       return { envelope: decodeStructured(body) };
-    } catch {
-      return { envelope: plain() };
+    } catch (error) {
+      return {
+        envelope: plain(),
+        error: error instanceof DecodeError ? error : new DecodeError(String(error), { cause: error }),
+      };
     }
   }
   return { envelope: plain() };

@@ -271,6 +271,40 @@ describe('mqtt sessions: what a queue keeps while its consumers are away', () =>
   });
 });
 
+describe('mqtt 3.1.1 poison (structured mode: no content type to go by)', () => {
+  it('a payload that claims to be a CloudEvents document but is broken or hostile is dead-lettered (FERRY_DECODE) with its bytes, the handler never called', async () => {
+    const q = queue(uniqueName('ferry-poison-v4'));
+    const broker = track(await connectMqtt(MOSQUITTO_V4));
+    const handled: Message[] = [];
+    const dead: Message[] = [];
+    await broker.consumer().subscribe(queue(`${q.name}.dlq`), (m) => void dead.push(m), { decode: false });
+    await broker.consumer().subscribe(q, (m) => void handled.push(m));
+    const deep = `{"specversion":"1.0","id":"deep","type":"t","data":${'['.repeat(10_000)}${']'.repeat(10_000)}}`;
+    const payloads = [
+      '{"specversion":"1.0","type":"no.id","data":1}',
+      '{"specversion":"1.0","id":"cut","type":"t","data":{"a":',
+      '{"specversion":"1.0","id":"proto","type":"t","data":{"__proto__":{"polluted":true}}}',
+      deep,
+    ];
+    const client = await rawClient(MOSQUITTO_V4);
+    closers.push(() => client.endAsync());
+    for (const payload of payloads) await client.publishAsync(publishTopic(q), payload, { qos: 1 });
+    await broker.producer().publish(q, { type: 'good', data: 'fine' });
+    await waitFor(
+      () => dead.length === 4 && handled.some((m) => m.type === 'good'),
+      WAIT_MS,
+      'the poison dead-lettered, the good one handled',
+    );
+    await observeFor(300);
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+    const deadBodies = dead.map((m) => Buffer.from(m.data as Uint8Array).toString());
+    for (const body of deadBodies) expect(payloads).toContain(body);
+    for (const m of dead) expect(m.headers[HEADER_DEAD_LETTER_CODE]).toBe(ErrorCode.DECODE);
+    expect(dead).toHaveLength(4);
+    expect(handled.map((m) => m.type)).toEqual(['good']);
+  });
+});
+
 describe('mqtt connection errors', () => {
   it('an MQTT 5 CONNECT to RabbitMQ 3.10 (3.1.1 only) fails fast with a ConnectionError that says to use protocolVersion=4', async () => {
     const started = Date.now();

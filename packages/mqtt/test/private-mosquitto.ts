@@ -1,0 +1,317 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chown, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { waitFor } from '@ferry/conformance';
+import { rawClient, type MqttTarget } from './broker.js';
+
+/** Debian's Mosquitto binary. */
+export const MOSQUITTO_BIN = '/usr/sbin/mosquitto';
+
+/** Options of {@link PrivateMosquitto.start}. */
+export interface PrivateMosquittoOptions {
+  /**
+   * `autosave_interval`: how often Mosquitto writes its in-memory database (sessions, subscriptions,
+   * queued messages) to disk, seconds (or changes, with `autosaveOnChanges`). Omitted: the broker's
+   * default, 1800 s. The database is also written on a graceful stop and on SIGUSR1.
+   */
+  readonly autosaveIntervalSec?: number;
+  /** `autosave_on_changes`: `autosave_interval` counts changes (subscriptions, retained and queued messages), not seconds. */
+  readonly autosaveOnChanges?: boolean;
+}
+
+/** The last lines Mosquitto logged, kept for error messages. */
+const LOG_LINES = 200;
+
+/**
+ * A Mosquitto the test starts itself: its own port on 127.0.0.1, its own config and persistence directory
+ * in a temporary directory, run in the foreground as a child process so the test owns its PID. It can be
+ * stopped gracefully (SIGTERM: Mosquitto saves its database on exit), killed (SIGKILL: whatever changed
+ * since the last save is lost) and started again on the same port with the same database.
+ *
+ * The config keeps a queue from silently dropping messages (`max_queued_messages 0`: Mosquitto's default
+ * of 1000 per client drops QoS 1 messages past it, even to a connected client whose window is full) and
+ * publishes `$SYS` every second (for {@link PrivateMosquitto.storedMessages}).
+ */
+export class PrivateMosquitto {
+  readonly dir: string;
+  readonly port: number;
+  readonly #options: PrivateMosquittoOptions;
+  #child: ChildProcess | undefined;
+  #exited: Promise<void> = Promise.resolve();
+  readonly #log: string[] = [];
+
+  private constructor(dir: string, port: number, options: PrivateMosquittoOptions) {
+    this.dir = dir;
+    this.port = port;
+    this.#options = options;
+  }
+
+  /** Writes the config into a new temporary directory and starts Mosquitto on a free port. */
+  static async start(options: PrivateMosquittoOptions = {}): Promise<PrivateMosquitto> {
+    const dir = await mkdtemp(join(tmpdir(), 'ferry-mosquitto-'));
+    const broker = new PrivateMosquitto(dir, await freePort(), options);
+    try {
+      await broker.#writeConfig();
+      await broker.start();
+    } catch (error) {
+      await broker.close();
+      throw error;
+    }
+    return broker;
+  }
+
+  /** The MQTT 5 target of this broker, for `connectMqtt` and `rawClient`. */
+  get target(): MqttTarget {
+    return { host: '127.0.0.1', port: this.port, protocolVersion: 5 };
+  }
+
+  /** True while the Mosquitto process runs. */
+  get running(): boolean {
+    return this.#child !== undefined;
+  }
+
+  get configPath(): string {
+    return join(this.dir, 'mosquitto.conf');
+  }
+
+  get databasePath(): string {
+    return join(this.dir, 'mosquitto.db');
+  }
+
+  /** The last lines Mosquitto wrote (stdout and stderr). */
+  log(): string {
+    return this.#log.join('\n');
+  }
+
+  async #writeConfig(): Promise<void> {
+    const o = this.#options;
+    const lines = [
+      `listener ${this.port} 127.0.0.1`,
+      'allow_anonymous true',
+      'persistence true',
+      `persistence_location ${this.dir}/`,
+      ...(o.autosaveIntervalSec === undefined ? [] : [`autosave_interval ${o.autosaveIntervalSec}`]),
+      ...(o.autosaveOnChanges === undefined ? [] : [`autosave_on_changes ${o.autosaveOnChanges}`]),
+      'max_queued_messages 0',
+      'set_tcp_nodelay true',
+      'sys_interval 1',
+      'log_dest stderr',
+      'log_type error',
+      'log_type warning',
+      'log_type notice',
+    ];
+    // Run as root, Mosquitto drops to the user `mosquitto`, which must be able to write the database.
+    if (process.getuid?.() === 0) {
+      const ids = await userIds('mosquitto');
+      if (ids === undefined) lines.push('user root');
+      else await chown(this.dir, ids.uid, ids.gid);
+    }
+    await writeFile(this.configPath, `${lines.join('\n')}\n`);
+  }
+
+  /** Starts Mosquitto (again, on the same port and database); resolves once the port accepts connections. */
+  async start(): Promise<void> {
+    if (this.#child !== undefined) throw new Error(`private Mosquitto on ${this.port} is already running`);
+    const child = spawn(MOSQUITTO_BIN, ['-c', this.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.#child = child;
+    const keep = (chunk: Buffer): void => {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (line.length === 0) continue;
+        this.#log.push(line);
+        if (this.#log.length > LOG_LINES) this.#log.shift();
+      }
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    let exitCode: string | undefined;
+    this.#exited = new Promise<void>((resolve) => {
+      child.once('exit', (code, signal) => {
+        exitCode = signal ?? String(code);
+        if (this.#child === child) this.#child = undefined;
+        resolve();
+      });
+      child.once('error', (error) => {
+        exitCode = error.message;
+        if (this.#child === child) this.#child = undefined;
+        resolve();
+      });
+    });
+    live.add(child);
+    void this.#exited.then(() => live.delete(child));
+    await waitFor(
+      async () => {
+        if (exitCode !== undefined) {
+          throw new Error(`private Mosquitto on ${this.port} exited (${exitCode}) while starting:\n${this.log()}`);
+        }
+        return accepts(this.port);
+      },
+      15_000,
+      () => `private Mosquitto to accept connections on ${this.port}:\n${this.log()}`,
+    );
+  }
+
+  /** Graceful stop: SIGTERM, then waits for the exit (Mosquitto writes its database first). */
+  async stop(): Promise<void> {
+    await this.#signal('SIGTERM', 30_000);
+  }
+
+  /** Crash: SIGKILL (`kill -9`), then waits for the exit. Nothing is saved. */
+  async kill(): Promise<void> {
+    await this.#signal('SIGKILL', 10_000);
+  }
+
+  /** Graceful restart on the same port, with the database the stop saved. */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  /** Crash and start again, with whatever database the last save left. */
+  async crashAndRestart(): Promise<void> {
+    await this.kill();
+    await this.start();
+  }
+
+  /**
+   * Writes the database now (SIGUSR1, as an autosave would) and waits until the new file is in place
+   * (Mosquitto writes `mosquitto.db.new`, then renames it).
+   */
+  async save(): Promise<void> {
+    const child = this.#child;
+    if (child?.pid === undefined) throw new Error(`private Mosquitto on ${this.port} is not running`);
+    const before = await fileStamp(this.databasePath);
+    child.kill('SIGUSR1');
+    await waitFor(
+      async () => {
+        const now = await fileStamp(this.databasePath);
+        return now !== undefined && now !== before && (await fileStamp(`${this.databasePath}.new`)) === undefined;
+      },
+      10_000,
+      () => `private Mosquitto to write ${this.databasePath}:\n${this.log()}`,
+    );
+  }
+
+  /**
+   * Messages the broker holds now: queued for or in flight to a session, whoever they are for (the
+   * `$SYS/broker/store/messages/count` of the next `$SYS` tick, less the retained messages it counts too;
+   * `$SYS` itself retains ~50). Only meaningful on a broker whose only queues are the test's.
+   */
+  async storedMessages(timeoutMs = 5_000): Promise<number> {
+    const client = await rawClient(this.target, { clientId: `ferry-sys-${process.pid}-${Date.now()}` });
+    try {
+      return await new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`no $SYS store counts from private Mosquitto on ${this.port} within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        let stored: number | undefined;
+        let retained: number | undefined;
+        client.on('message', (topicName, payload, packet) => {
+          // The retained copies sent on SUBSCRIBE may be from different ticks: take the live ones.
+          if (packet.retain) return;
+          const value = Number(payload.toString('utf8'));
+          if (topicName === STORED) stored = value;
+          else if (topicName === RETAINED) retained = value;
+          if (stored !== undefined && retained !== undefined) {
+            clearTimeout(timer);
+            resolve(Math.max(0, stored - retained));
+          }
+        });
+        client.subscribe([STORED, RETAINED], { qos: 0 }, (error) => {
+          if (error) {
+            clearTimeout(timer);
+            reject(error);
+          }
+        });
+      });
+    } finally {
+      await client.endAsync(true);
+    }
+  }
+
+  async #signal(signal: NodeJS.Signals, timeoutMs: number): Promise<void> {
+    const child = this.#child;
+    if (child === undefined) return;
+    child.kill(signal);
+    const exited = this.#exited;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), timeoutMs)));
+    const outcome = await Promise.race([exited.then(() => 'exited' as const), late]);
+    clearTimeout(timer);
+    if (outcome === 'late') {
+      child.kill('SIGKILL');
+      await exited;
+      throw new Error(
+        `private Mosquitto on ${this.port} did not exit within ${timeoutMs} ms of ${signal}:\n${this.log()}`,
+      );
+    }
+  }
+
+  /** Stops the broker (gracefully, else killed) and removes its directory. */
+  async close(): Promise<void> {
+    try {
+      await this.stop();
+    } finally {
+      await rm(this.dir, { recursive: true, force: true });
+    }
+  }
+}
+
+const STORED = '$SYS/broker/store/messages/count';
+const RETAINED = '$SYS/broker/retained messages/count';
+
+/** Mosquitto processes this test process started and that still run: killed if the process exits first. */
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+/** A port that was free a moment ago (the OS picks it; closed again before Mosquitto binds it). */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no free TCP port');
+  return address.port;
+}
+
+/** True when a TCP connection to 127.0.0.1:`port` succeeds. */
+function accepts(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+/** The uid and gid of a local user, from /etc/passwd; undefined when there is none. */
+async function userIds(name: string): Promise<{ uid: number; gid: number } | undefined> {
+  const passwd = await readFile('/etc/passwd', 'utf8').catch(() => '');
+  for (const line of passwd.split('\n')) {
+    const [user, , uid, gid] = line.split(':');
+    if (user === name && uid !== undefined && gid !== undefined) return { uid: Number(uid), gid: Number(gid) };
+  }
+  return undefined;
+}
+
+/** A file's modification time and inode, or undefined when it does not exist. */
+async function fileStamp(path: string): Promise<string | undefined> {
+  try {
+    const s = await stat(path);
+    return `${s.ino}:${s.mtimeMs}:${s.size}`;
+  } catch {
+    return undefined;
+  }
+}
