@@ -52,6 +52,8 @@ export class MqttTransport extends Emitter<TransportEvents> implements Transport
   }>();
   readonly #publishTimeoutMs: number;
   readonly #broker: string;
+  /** Departures of closed subscriptions still under way (hand-offs publish through this transport). */
+  readonly #departures = new Set<Promise<void>>();
   readonly #link: LinkState;
 
   constructor(context: TransportContext, settings: MqttSettings, publishing: ManagedConnection, shared: boolean) {
@@ -195,7 +197,10 @@ export class MqttTransport extends Emitter<TransportEvents> implements Transport
       close: () => {
         if (this.#subscriptions.delete(entry)) {
           const leaving = departure();
-          lease?.releaseAfter(subscription.close(leaving.departure, leaving.prepare));
+          const departed = subscription.close(leaving.departure, leaving.prepare);
+          this.#departures.add(departed);
+          void departed.finally(() => this.#departures.delete(departed));
+          lease?.releaseAfter(departed);
           this.#maybeUp();
         }
         return Promise.resolve();
@@ -258,6 +263,10 @@ export class MqttTransport extends Emitter<TransportEvents> implements Transport
     this.#link.close();
     const entries = [...this.#subscriptions];
     this.#subscriptions.clear();
+    // Subscriptions closed before may still be handing messages off through the publishing connection.
+    const earlier = [...this.#departures].map((departed) =>
+      Promise.race([departed, new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref())]),
+    );
     await Promise.all(
       entries.map(async ({ subscription, departure, lease }) => {
         const leaving = departure();
@@ -266,6 +275,7 @@ export class MqttTransport extends Emitter<TransportEvents> implements Transport
         await closed;
       }),
     );
+    await Promise.all(earlier);
     await this.#publishing.close();
   }
 

@@ -11,7 +11,7 @@ import {
   topic,
   UnsupportedError,
 } from '@ferry/core';
-import { deferred, observeFor, rejection, uniqueName, waitFor } from '@ferry/conformance';
+import { deferred, FaultProxy, observeFor, rejection, uniqueName, waitFor } from '@ferry/conformance';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { publishTopic, topicFilter } from '../src/index.js';
 import { resolveSettings } from '../src/options.js';
@@ -175,6 +175,32 @@ describe('mqtt acknowledgement after the handler', () => {
     expect(states).toEqual([]);
     expect(broker.health().status).toBe('up');
   }, 20_000);
+});
+
+describe('mqtt keep-alive', () => {
+  it('a frozen line (no packets, no close) is noticed within 1.5 × keepaliveSec; after it thaws nothing published is lost', async () => {
+    const proxy = await FaultProxy.start({ target: { host: MOSQUITTO_V5.host, port: MOSQUITTO_V5.port } });
+    closers.push(() => proxy.close());
+    const broker = track(await connectMqtt(MOSQUITTO_V5, { mqtt: { keepaliveSec: 1 } }, proxy.address));
+    const q = queue(uniqueName('ferry-frozen'));
+    const got = new Set<string>();
+    await broker.consumer().subscribe(q, (m) => void got.add(m.id));
+    const publisher = track(await connectMqtt(MOSQUITTO_V5));
+    const frozenAt = Date.now();
+    proxy.freeze();
+    await waitFor(() => broker.health().status !== 'up', 5_000, 'the frozen connection to be noticed');
+    const noticedMs = Date.now() - frozenAt;
+    expect(noticedMs).toBeLessThan(2_500);
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const id = uniqueName('f');
+      ids.push(id);
+      await publisher.producer().publish(q, { id, type: 't', data: i });
+    }
+    proxy.thaw();
+    await waitFor(() => ids.every((id) => got.has(id)), WAIT_MS, 'what was published while frozen');
+    await waitFor(() => broker.health().status === 'up', WAIT_MS, 'the broker to be up again');
+  });
 });
 
 describe('mqtt consumer crash and shared subscriptions (eclipse-mosquitto#2662)', () => {
