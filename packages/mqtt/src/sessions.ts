@@ -72,6 +72,36 @@ export async function claimSlot(
   }
 }
 
+/**
+ * Claims exactly `slot` for a short piece of work (e.g. subscribing a session that waits for its
+ * consumer) that ends with `work`: waits while the slot is being left (at most `waitMs`), gives up at
+ * once when a consumer of this process holds it. The slot counts as being left from the claim on, so
+ * a consumer that wants it waits for the work instead of opening another member session beside it.
+ */
+export async function claimSlotFor(
+  broker: string,
+  instanceId: string,
+  sessionKey: string,
+  slot: number,
+  work: Promise<void>,
+  waitMs = 10_000,
+): Promise<string | undefined> {
+  const key = registryKey(broker, instanceId, sessionKey);
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    let used = slots.get(key);
+    if (used === undefined) slots.set(key, (used = new Map<number, Promise<void> | undefined>()));
+    if (!used.has(slot)) {
+      lease(key, used, slot, instanceId, sessionKey).releaseAfter(work);
+      return memberClientId(instanceId, sessionKey, slot);
+    }
+    const leaving = used.get(slot);
+    if (leaving === undefined || Date.now() >= deadline) return undefined;
+    const left = Math.max(0, deadline - Date.now());
+    await Promise.race([leaving, new Promise((resolve) => setTimeout(resolve, left).unref())]);
+  }
+}
+
 function lease(
   key: string,
   used: Map<number, Promise<void> | undefined>,

@@ -23,7 +23,7 @@ import {
 import { ManagedConnection, type ConnectionSpec } from './connection.js';
 import { hintQos, mqttCapabilities, resolveSettings, type MqttConnectOptions, type MqttSettings } from './options.js';
 import { Publisher } from './publisher.js';
-import { claimSlot, ephemeralClientId, recordSession, type SlotLease } from './sessions.js';
+import { claimSlot, claimSlotFor, ephemeralClientId, recordSession, type SlotLease } from './sessions.js';
 import { type Departure, MqttSubscription, takeOverAcks } from './subscription.js';
 import { planSubscription, publishTopic, type SubscriptionPlan } from './topics.js';
 import { toWire, wireMode } from './wire.js';
@@ -227,23 +227,22 @@ export class MqttTransport extends Emitter<TransportEvents> implements Transport
     const s = this.#settings;
     const key = `${this.#broker}|${s.instanceId}|${plan.sessionKey}`;
     if (once && reserved.has(key)) return;
-    const lease = await claimSlot(this.#broker, s.instanceId, plan.sessionKey);
-    if (lease.slot !== slot) {
-      lease.releaseAfter(Promise.resolve());
-      return;
-    }
-    recordSession(this.#broker, lease.clientId);
-    const { logger, redactor, reconnect } = this.#context;
-    const connection = new ManagedConnection(
-      { role: 'reserve', clientId: lease.clientId, clean: false, sessionExpirySec: s.sessionExpirySec },
-      s,
-      reconnect,
-      logger,
-      redactor,
-    );
-    // Never handle (or acknowledge) what a resumed session delivers: it waits for its consumer.
-    connection.onClient = (client) => takeOverAcks(client, () => undefined);
-    const work = (async () => {
+    let finish!: () => void;
+    const work = new Promise<void>((resolve) => (finish = resolve));
+    const clientId = await claimSlotFor(this.#broker, s.instanceId, plan.sessionKey, slot, work);
+    if (clientId === undefined) return; // a consumer of this process holds it: the subscription exists
+    try {
+      recordSession(this.#broker, clientId);
+      const { logger, redactor, reconnect } = this.#context;
+      const connection = new ManagedConnection(
+        { role: 'reserve', clientId, clean: false, sessionExpirySec: s.sessionExpirySec },
+        s,
+        reconnect,
+        logger,
+        redactor,
+      );
+      // Never handle (or acknowledge) what a resumed session delivers: it waits for its consumer.
+      connection.onClient = (client) => takeOverAcks(client, () => undefined);
       const session = await connection.open();
       try {
         await new Promise<void>((resolve, reject) => {
@@ -253,9 +252,9 @@ export class MqttTransport extends Emitter<TransportEvents> implements Transport
       } finally {
         await connection.close();
       }
-    })();
-    lease.releaseAfter(work);
-    await work;
+    } finally {
+      finish();
+    }
   }
 
   async close(): Promise<void> {
