@@ -36,6 +36,12 @@ export interface MqttConnectOptions {
    * RabbitMQ's MQTT plugin has none.
    */
   readonly sharedSubscriptions?: boolean;
+  /**
+   * How long a publish to a queue waits when an MQTT 5 broker answers "no matching subscribers" (its
+   * consumers may be re-subscribing after a broker restart), sending it again, before it fails with
+   * `FERRY_UNROUTABLE`, ms. Default 5000 (and never longer than `publishTimeout`).
+   */
+  readonly unroutableGraceMs?: number;
   /** Keep-alive, seconds. Default 10; 0 turns it off (not advised: a dead broker then goes unnoticed). */
   readonly keepaliveSec?: number;
   /** How long one connection attempt may take (socket, TLS, CONNECT → CONNACK), ms. Default 10000. */
@@ -76,6 +82,8 @@ export function mqttCapabilities(features: {
   readonly protocolVersion: 4 | 5;
   readonly stableInstance: boolean;
   readonly crashDurable: boolean;
+  /** The broker answers a publish nobody subscribes to with "no matching subscribers" (MQTT 5, detected). */
+  readonly reportsUnrouted: boolean;
 }): Capabilities {
   return Object.freeze({
     competingConsumers: features.sharedSubscriptions,
@@ -86,7 +94,7 @@ export function mqttCapabilities(features: {
     orderedDelivery: true,
     redeliveryFlag: true,
     deliveryCount: false,
-    unroutableDetection: false,
+    unroutableDetection: features.reportsUnrouted,
     nativeHeaders: features.protocolVersion === 5,
     maxMessageBytes: MQTT_MAX_MESSAGE_BYTES,
     crashDurable: features.crashDurable,
@@ -110,6 +118,7 @@ export interface MqttSettings {
   readonly sessionExpirySec: number;
   readonly sharedSubscriptions: boolean | undefined;
   readonly keepaliveSec: number;
+  readonly unroutableGraceMs: number;
   readonly connectTimeoutMs: number;
   readonly tlsOptions: TlsOptions | undefined;
 }
@@ -176,6 +185,7 @@ export function resolveSettings(url: URL, options: MqttConnectOptions = {}, conn
     sessionExpirySec: nonNegativeInteger(options.sessionExpirySec, 'sessionExpirySec', 86_400, 0xffffffff),
     sharedSubscriptions: shared === null ? options.sharedSubscriptions : shared === 'true',
     keepaliveSec: nonNegativeInteger(options.keepaliveSec, 'keepaliveSec', 10, 65_535),
+    unroutableGraceMs: nonNegativeInteger(options.unroutableGraceMs, 'unroutableGraceMs', 5_000),
     connectTimeoutMs: nonNegativeInteger(options.connectTimeoutMs, 'connectTimeoutMs', 10_000),
     tlsOptions: options.tls,
   };

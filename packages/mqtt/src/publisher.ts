@@ -1,5 +1,5 @@
 import type { Packet } from 'mqtt';
-import { abortable, ErrorCode, InDoubtError, PublishError, resendInDoubt } from '@ferry/core';
+import { abortable, ErrorCode, InDoubtError, pause, PublishError, resendInDoubt } from '@ferry/core';
 import type { ManagedConnection, Session } from './connection.js';
 import type { QoS } from './options.js';
 import type { PublishProperties } from './wire.js';
@@ -14,11 +14,22 @@ export interface Outgoing {
   readonly qos: QoS;
   readonly retain: boolean;
   readonly properties: PublishProperties | undefined;
+  /**
+   * What to do when an MQTT 5 broker answers "no matching subscribers" (reason code 0x10, which means it
+   * dropped the message): `ignore` it (a fan-out event nobody listens to), `reject` with
+   * `FERRY_UNROUTABLE` (a mandatory topic publish), or `wait` for a subscriber, sending it again for up
+   * to the grace period, then reject (a queue: its consumers may be re-subscribing after a broker restart).
+   */
+  readonly unrouted: 'ignore' | 'reject' | 'wait';
+  /** What to name in an unroutable error. */
+  readonly label: string;
 }
+
+/** MQTT 5 reason code "No matching subscribers": the broker accepted the PUBLISH and dropped it. */
+export const NO_MATCHING_SUBSCRIBERS = 0x10;
 
 /** MQTT 5 PUBACK/PUBREC reason codes a broker uses to refuse a message. */
 const REFUSALS: Readonly<Record<number, string>> = {
-  0x10: 'no matching subscribers',
   0x80: 'unspecified error',
   0x83: 'implementation specific error (Mosquitto: message larger than message_size_limit)',
   0x87: 'not authorized (ACL)',
@@ -27,6 +38,42 @@ const REFUSALS: Readonly<Record<number, string>> = {
   0x97: 'quota exceeded',
   0x99: 'payload format invalid',
 };
+
+/** Publish callbacks whose PUBACK/PUBREC said "no matching subscribers". */
+const unrouted = new WeakSet<object>();
+const watched = new WeakSet<object>();
+
+/**
+ * mqtt.js takes reason code 0x10 for success and does not pass it on: read it off the packet before
+ * mqtt.js handles it, and mark the callback of the publish it answers.
+ */
+function watchUnrouted(session: Session): void {
+  const client = session.client;
+  if (watched.has(client)) return;
+  watched.add(client);
+  client.on('packetreceive', (packet: Packet) => {
+    if ((packet.cmd !== 'puback' && packet.cmd !== 'pubrec') || packet.reasonCode !== NO_MATCHING_SUBSCRIBERS) return;
+    const outgoing = (client as unknown as { outgoing: Record<number, { cb?: object } | undefined> }).outgoing;
+    const pending = packet.messageId === undefined ? undefined : outgoing[packet.messageId];
+    if (pending?.cb !== undefined) unrouted.add(pending.cb);
+  });
+}
+
+/**
+ * Does the broker say "no matching subscribers"? Publishes once (QoS 1) to a topic nobody subscribes
+ * to: an MQTT 5 broker that reports it answers 0x10.
+ */
+export function reportsUnrouted(session: Session, topic: string): Promise<boolean> {
+  watchUnrouted(session);
+  return new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 2_000);
+    const callback = (error?: Error): void => {
+      clearTimeout(timer);
+      resolve((error === undefined || error === null) && unrouted.has(callback));
+    };
+    session.client.publish(topic, '', { qos: 1 }, callback);
+  });
+}
 
 /**
  * Publishes on one connection and resolves on the PUBACK (QoS 1), PUBCOMP (QoS 2) or once written
@@ -52,8 +99,28 @@ export class Publisher {
     });
   }
 
+  /** How long a queue publish waits for a subscriber after "no matching subscribers", ms. */
+  unroutableGraceMs = 5_000;
+
   async send(message: Outgoing, signal: AbortSignal): Promise<void> {
-    await resendInDoubt(signal, () => this.#sendOnce(message, signal));
+    const started = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      let routed = true;
+      await resendInDoubt(signal, async () => {
+        routed = await this.#sendOnce(message, signal);
+      });
+      if (routed || message.unrouted === 'ignore') return;
+      if (message.unrouted === 'reject' || Date.now() - started >= this.unroutableGraceMs) {
+        throw new PublishError(
+          ErrorCode.UNROUTABLE,
+          message.unrouted === 'reject'
+            ? `No subscription receives ${message.label}: the MQTT broker answered "no matching subscribers" and dropped the message`
+            : `No subscription receives ${message.label} (the MQTT broker answered "no matching subscribers" for ${this.unroutableGraceMs} ms): an MQTT broker keeps messages only for sessions that subscribed. Start a consumer of it first; after a broker restart, its consumers must subscribe again`,
+        );
+      }
+      // The broker dropped it: sending it again is no duplicate.
+      await pause(Math.min(20 * 2 ** attempt, 500), signal);
+    }
   }
 
   async #slot(session: Session, signal: AbortSignal): Promise<void> {
@@ -69,7 +136,8 @@ export class Publisher {
     this.#slotWaiters.shift()?.();
   }
 
-  async #sendOnce(message: Outgoing, signal: AbortSignal): Promise<void> {
+  /** Sends once; resolves whether a subscriber matched (always true except on an MQTT 5 0x10 answer). */
+  async #sendOnce(message: Outgoing, signal: AbortSignal): Promise<boolean> {
     await this.#ready(signal);
     const session = this.#connection.session;
     if (session === undefined) throw new InDoubtError('not connected');
@@ -90,9 +158,30 @@ export class Publisher {
     }
     const counted = message.qos > 0;
     if (counted) await this.#slot(session, signal);
+    watchUnrouted(session);
     let reject!: (error: Error) => void;
+    let callback!: (error?: Error, packet?: Packet) => void;
     const confirmed = new Promise<void>((resolve, fail) => {
       reject = fail;
+      callback = (error?: Error, packet?: Packet) => {
+        if (error === undefined || error === null) {
+          resolve();
+          return;
+        }
+        const code = (error as { code?: number }).code ?? (packet as { reasonCode?: number } | undefined)?.reasonCode;
+        if (typeof code === 'number' && code >= 0x80) {
+          fail(
+            new PublishError(
+              ErrorCode.PUBLISH_REJECTED,
+              `The MQTT broker refused the message to ${message.topic}: ${REFUSALS[code] ?? `reason code 0x${code.toString(16)}`}`,
+            ),
+          );
+        } else if (session.client.connected) {
+          fail(new PublishError(ErrorCode.PUBLISH_REJECTED, `Publish to ${message.topic} failed: ${error.message}`));
+        } else {
+          fail(new InDoubtError('connection lost before the PUBACK'));
+        }
+      };
       session.client.publish(
         message.topic,
         message.payload,
@@ -101,25 +190,7 @@ export class Publisher {
           retain: message.retain,
           ...(message.properties === undefined ? {} : { properties: message.properties }),
         },
-        (error?: Error, packet?: Packet) => {
-          if (error === undefined || error === null) {
-            resolve();
-            return;
-          }
-          const code = (error as { code?: number }).code ?? (packet as { reasonCode?: number } | undefined)?.reasonCode;
-          if (typeof code === 'number' && code >= 0x80) {
-            fail(
-              new PublishError(
-                ErrorCode.PUBLISH_REJECTED,
-                `The MQTT broker refused the message to ${message.topic}: ${REFUSALS[code] ?? `reason code 0x${code.toString(16)}`}`,
-              ),
-            );
-          } else if (session.client.connected) {
-            fail(new PublishError(ErrorCode.PUBLISH_REJECTED, `Publish to ${message.topic} failed: ${error.message}`));
-          } else {
-            fail(new InDoubtError('connection lost before the PUBACK'));
-          }
-        },
+        callback,
       );
     });
     this.#pending.add(reject);
@@ -129,5 +200,6 @@ export class Publisher {
       this.#pending.delete(reject);
       if (counted) this.#release();
     }
+    return !unrouted.has(callback);
   }
 }

@@ -268,7 +268,15 @@ export class MqttSubscription {
     const wire = toWire(envelope, mode, this.#deps.protocolVersion);
     const signal = AbortSignal.timeout(this.#deps.publishTimeoutMs);
     await this.#deps.publisher.send(
-      { topic: target, payload: wire.payload, qos: 1, retain: false, properties: wire.properties },
+      {
+        topic: target,
+        payload: wire.payload,
+        qos: 1,
+        retain: false,
+        properties: wire.properties,
+        unrouted: 'wait',
+        label: `the retry topic of ${this.plan.label}`,
+      },
       signal,
     );
   }
@@ -384,6 +392,8 @@ export class MqttSubscription {
           qos: 1,
           retain: false,
           properties: this.#deps.protocolVersion === 5 ? copy : undefined,
+          unrouted: 'wait',
+          label: this.plan.label,
         },
         AbortSignal.timeout(this.#deps.publishTimeoutMs),
       )

@@ -19,10 +19,12 @@ import {
   type TransportSubscription,
   UnsupportedError,
   deadLetterQueueName,
+  ErrorCode,
+  toFerryError,
 } from '@ferry/core';
 import { ManagedConnection, type ConnectionSpec } from './connection.js';
 import { hintQos, mqttCapabilities, resolveSettings, type MqttConnectOptions, type MqttSettings } from './options.js';
-import { Publisher } from './publisher.js';
+import { Publisher, reportsUnrouted } from './publisher.js';
 import { claimSlot, claimSlotFor, ephemeralClientId, recordSession, type SlotLease } from './sessions.js';
 import { type Departure, MqttSubscription, takeOverAcks } from './subscription.js';
 import { planSubscription, publishTopic, type SubscriptionPlan } from './topics.js';
@@ -54,13 +56,24 @@ export class MqttTransport extends Emitter<TransportEvents> implements Transport
   readonly #broker: string;
   /** Departures of closed subscriptions still under way (hand-offs publish through this transport). */
   readonly #departures = new Set<Promise<void>>();
+  /** Dead-letter queues whose sessions this transport subscribed in advance. */
+  readonly #deadLetterPlans = new Map<string, SubscriptionPlan>();
   readonly #link: LinkState;
 
-  constructor(context: TransportContext, settings: MqttSettings, publishing: ManagedConnection, shared: boolean) {
+  constructor(
+    context: TransportContext,
+    settings: MqttSettings,
+    publishing: ManagedConnection,
+    shared: boolean,
+    reportsUnrouted: boolean,
+  ) {
     super();
     this.#link = new LinkState('MQTT connection', {
       disconnected: (error) => this.emit('disconnected', error),
-      connected: () => this.emit('connected'),
+      connected: () => {
+        this.emit('connected');
+        this.#reserveAgain();
+      },
     });
     this.#context = context;
     this.#settings = settings;
@@ -72,10 +85,12 @@ export class MqttTransport extends Emitter<TransportEvents> implements Transport
       protocolVersion: settings.protocolVersion,
       stableInstance: settings.stableInstance,
       crashDurable: false,
+      reportsUnrouted,
     });
     const timeout = context.options['publishTimeout'];
     this.#publishTimeoutMs = typeof timeout === 'number' ? timeout : DEFAULT_PUBLISH_TIMEOUT;
     this.#publisher = new Publisher(publishing, (signal) => this.#link.whenUp(signal));
+    this.#publisher.unroutableGraceMs = settings.unroutableGraceMs;
     this.#watch(publishing);
     publishing.on('up', () => this.#maybeUp());
   }
@@ -114,6 +129,8 @@ export class MqttTransport extends Emitter<TransportEvents> implements Transport
         qos: hintQos(hints?.qos) ?? this.#settings.qos,
         retain: hints?.retain === true,
         properties: wire.properties,
+        unrouted: !options.mandatory ? 'ignore' : destination.kind === 'queue' ? 'wait' : 'reject',
+        label: `${destination.kind} ${destination.name}`,
       },
       options.signal,
     );
@@ -215,7 +232,19 @@ export class MqttTransport extends Emitter<TransportEvents> implements Transport
    */
   async #reserveDeadLetters(source: Destination, group: string | undefined): Promise<void> {
     const dlq = { kind: 'queue', name: deadLetterQueueName(source, group), options: {} } as const;
-    await this.#reserve(planSubscription(dlq, undefined, 'reserve', this.#shared), 0, true);
+    const plan = planSubscription(dlq, undefined, 'reserve', this.#shared);
+    this.#deadLetterPlans.set(plan.sessionKey, plan);
+    await this.#reserve(plan, 0, true);
+  }
+
+  /**
+   * After an outage, subscribes the dead-letter sessions again: Mosquitto 2.0 does not persist shared
+   * subscriptions, so a restart leaves offline sessions without them (measured here).
+   */
+  #reserveAgain(): void {
+    for (const plan of this.#deadLetterPlans.values()) {
+      this.#reserve(plan, 0).catch((error: unknown) => this.emit('error', toFerryError(error, ErrorCode.CONNECTION)));
+    }
   }
 
   /**
@@ -335,19 +364,19 @@ function probeSharedSubscriptions(context: TransportContext, settings: MqttSetti
         return await new Promise<boolean>((resolve) => {
           const timer = setTimeout(() => resolve(false), 2_000);
           session.client.on('message', (topic) => {
-            if (topic === `ferry-probe/${id}`) {
+            if (topic === `ferry.probe/${id}`) {
               clearTimeout(timer);
               resolve(true);
             }
           });
           session.client.on('close', () => resolve(false));
-          session.client.subscribe(`$share/ferry-probe-${id}/ferry-probe/${id}`, { qos: 1 }, (error, granted) => {
+          session.client.subscribe(`$share/ferry-probe-${id}/ferry.probe/${id}`, { qos: 1 }, (error, granted) => {
             if (error || (granted ?? []).some((g) => g.qos >= 0x80)) {
               clearTimeout(timer);
               resolve(false);
               return;
             }
-            session.client.publish(`ferry-probe/${id}`, 'probe', { qos: 1 });
+            session.client.publish(`ferry.probe/${id}`, 'probe', { qos: 1 });
           });
         });
       } finally {
@@ -381,7 +410,10 @@ export async function createTransport(context: TransportContext): Promise<Transp
       (settings.protocolVersion === 5
         ? session.sharedSubscriptionAvailable !== false
         : await probeSharedSubscriptions(context, settings));
-    return new MqttTransport(context, settings, publishing, shared);
+    const unrouted =
+      settings.protocolVersion === 5 &&
+      (await reportsUnrouted(session, `ferry.probe/${randomBytes(6).toString('hex')}`));
+    return new MqttTransport(context, settings, publishing, shared, unrouted);
   } catch (error) {
     await publishing.close();
     throw error;

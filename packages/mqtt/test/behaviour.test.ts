@@ -331,6 +331,30 @@ describe('mqtt 3.1.1 poison (structured mode: no content type to go by)', () => 
   });
 });
 
+describe('mqtt "no matching subscribers" (MQTT 5 reason code 0x10)', () => {
+  it('a queue publish nobody can receive is sent again until a consumer subscribes, within unroutableGraceMs; past it, FERRY_UNROUTABLE — never a silent drop', async () => {
+    const broker = track(await connectMqtt(MOSQUITTO_V5, { mqtt: { unroutableGraceMs: 3_000 } }));
+    expect(broker.capabilities.unroutableDetection).toBe(true);
+    const q = queue(uniqueName('ferry-unrouted'));
+    const publishing = broker.producer().publish(q, { type: 't', data: 'waits' });
+    let settled = false;
+    void publishing.finally(() => (settled = true));
+    await observeFor(300);
+    expect(settled, 'the publish waits for a subscriber').toBe(false);
+    const got: Message[] = [];
+    const consumerBroker = track(await connectMqtt(MOSQUITTO_V5));
+    await consumerBroker.consumer().subscribe(q, (m) => void got.push(m));
+    await publishing;
+    await waitFor(() => got.length === 1, WAIT_MS, 'the message once a consumer subscribed');
+    expect(got[0]!.data).toBe('waits');
+
+    const quick = track(await connectMqtt(MOSQUITTO_V5, { mqtt: { unroutableGraceMs: 200 } }));
+    const error = await rejection(quick.producer().publish(queue(uniqueName('ferry-nobody')), { type: 't', data: 1 }));
+    expect(error).toMatchObject({ code: ErrorCode.UNROUTABLE });
+    expect((error as Error).message).toMatch(/Start a consumer/);
+  });
+});
+
 describe('mqtt connection errors', () => {
   it('an MQTT 5 CONNECT to RabbitMQ 3.10 (3.1.1 only) fails fast with a ConnectionError that says to use protocolVersion=4', async () => {
     const started = Date.now();

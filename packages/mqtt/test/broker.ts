@@ -119,9 +119,12 @@ export function reasonsFor(target: MqttTarget): NonNullable<ConformanceOptions['
       ? 'without shared subscriptions a queue has one consumer; its unacknowledged message waits in its session until it returns'
       : "Mosquitto keeps a dead member's unacknowledged message in that member's session until it returns (eclipse-mosquitto#2662)",
     deliveryCount: 'MQTT has no delivery count (only the DUP flag)',
-    unroutableDetection: 'MQTT brokers acknowledge a publish nobody subscribes to, and drop it',
     ...(target.protocolVersion === 4
-      ? { nativeHeaders: 'MQTT 3.1.1 has no headers: the envelope travels as a structured CloudEvents JSON payload' }
+      ? {
+          nativeHeaders: 'MQTT 3.1.1 has no headers: the envelope travels as a structured CloudEvents JSON payload',
+          unroutableDetection:
+            'MQTT 3.1.1 has no reason codes: the broker acknowledges a publish nobody subscribes to, and drops it',
+        }
       : {}),
     ...(rabbit
       ? {

@@ -1,7 +1,10 @@
-import { afterAll } from 'vitest';
 import { describeConformance } from '@ferry/conformance';
 import { mqttCapabilities } from '../src/index.js';
-import { conformanceOptions, MOSQUITTO_V5, removeSessions } from './broker.js';
+import { conformanceOptions } from './broker.js';
+import { privateMosquittoForFile } from './private-mosquitto.js';
+
+/** A private Mosquitto 2.0 configured as docs/transports/mqtt.md recommends (the machine's keeps the default max_queued_messages 1000, which silently drops in the full profile). */
+const MOSQUITTO = privateMosquittoForFile(5);
 
 describeConformance({
   name: 'mqtt (Mosquitto 2.0, MQTT 5)',
@@ -10,11 +13,8 @@ describeConformance({
     protocolVersion: 5,
     stableInstance: true,
     crashDurable: false,
+    reportsUnrouted: true,
   }),
-  ...conformanceOptions(MOSQUITTO_V5),
+  ...conformanceOptions(MOSQUITTO),
   only: 'shared',
-});
-
-afterAll(async () => {
-  await removeSessions(MOSQUITTO_V5);
 });

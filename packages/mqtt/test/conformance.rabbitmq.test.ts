@@ -10,6 +10,7 @@ describeConformance({
     protocolVersion: 4,
     stableInstance: true,
     crashDurable: false,
+    reportsUnrouted: false,
   }),
   ...conformanceOptions(RABBITMQ_V4),
   only: 'shared',

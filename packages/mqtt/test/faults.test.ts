@@ -1,7 +1,8 @@
 import { afterAll, beforeAll } from 'vitest';
 import { describeConformance, FaultProxy } from '@ferry/conformance';
 import { mqttCapabilities } from '../src/index.js';
-import { conformanceOptions, MOSQUITTO_V5, RABBITMQ_V4, removeSessions, type MqttTarget } from './broker.js';
+import { conformanceOptions, RABBITMQ_V4, removeSessions, type MqttTarget } from './broker.js';
+import { privateMosquittoForFile } from './private-mosquitto.js';
 
 /**
  * The exclusive (fault) cases, every connection through one fault proxy per broker: dropping or refusing
@@ -24,6 +25,7 @@ function faultSuite(name: string, target: MqttTarget, shared: boolean): void {
       protocolVersion: target.protocolVersion,
       stableInstance: true,
       crashDurable: false,
+      reportsUnrouted: target.protocolVersion === 5,
     }),
     ...options,
     connect: (connectOptions) => conformanceOptions(target, proxy).connect(connectOptions),
@@ -37,5 +39,5 @@ function faultSuite(name: string, target: MqttTarget, shared: boolean): void {
   });
 }
 
-faultSuite('mqtt (Mosquitto 2.0, MQTT 5) faults through a proxy', MOSQUITTO_V5, true);
+faultSuite('mqtt (Mosquitto 2.0, MQTT 5) faults through a proxy', privateMosquittoForFile(5), true);
 faultSuite('mqtt (RabbitMQ 3.10 MQTT plugin, 3.1.1) faults through a proxy', RABBITMQ_V4, false);

@@ -3,6 +3,7 @@ import { chown, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { waitFor } from '@ferry/conformance';
 import { rawClient, type MqttTarget } from './broker.js';
 
@@ -194,12 +195,14 @@ export class PrivateMosquitto {
   }
 
   /**
-   * Messages the broker holds now: queued for or in flight to a session, whoever they are for (the
-   * `$SYS/broker/store/messages/count` of the next `$SYS` tick, less the retained messages it counts too;
-   * `$SYS` itself retains ~50). Only meaningful on a broker whose only queues are the test's.
+   * Messages the broker holds, whoever they are for (queued for or in flight to a session), as of the last
+   * `$SYS` tick (`sys_interval 1`): `$SYS/broker/store/messages/count` less the retained messages it
+   * counts too (`$SYS` itself retains about 50). Mosquitto publishes a `$SYS` value only when it changed,
+   * so the retained copies a new subscription gets are the current values. Only meaningful on a broker
+   * whose only queues are the test's.
    */
   async storedMessages(timeoutMs = 5_000): Promise<number> {
-    const client = await rawClient(this.target, { clientId: `ferry-sys-${process.pid}-${Date.now()}` });
+    const client = await rawClient(this.target, { clientId: `ferry-sys-${process.pid}-${++sysClients}` });
     try {
       return await new Promise<number>((resolve, reject) => {
         const timer = setTimeout(
@@ -208,9 +211,7 @@ export class PrivateMosquitto {
         );
         let stored: number | undefined;
         let retained: number | undefined;
-        client.on('message', (topicName, payload, packet) => {
-          // The retained copies sent on SUBSCRIBE may be from different ticks: take the live ones.
-          if (packet.retain) return;
+        client.on('message', (topicName, payload) => {
           const value = Number(payload.toString('utf8'));
           if (topicName === STORED) stored = value;
           else if (topicName === RETAINED) retained = value;
@@ -260,6 +261,7 @@ export class PrivateMosquitto {
 }
 
 const STORED = '$SYS/broker/store/messages/count';
+let sysClients = 0;
 const RETAINED = '$SYS/broker/retained messages/count';
 
 /** Mosquitto processes this test process started and that still run: killed if the process exits first. */
@@ -314,4 +316,26 @@ async function fileStamp(path: string): Promise<string | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A private Mosquitto (configured as docs/transports/mqtt.md recommends) for the test file that calls
+ * this: started before its tests, stopped and removed after them. The returned target's port is read
+ * when used, so it can be handed to a describe block before the broker runs.
+ */
+export function privateMosquittoForFile(protocolVersion: 4 | 5 = 5): MqttTarget {
+  let broker: PrivateMosquitto | undefined;
+  beforeAll(async () => {
+    broker = await PrivateMosquitto.start();
+  });
+  afterAll(async () => {
+    await broker?.close();
+  });
+  return {
+    host: '127.0.0.1',
+    get port(): number {
+      return broker?.port ?? 0;
+    },
+    protocolVersion,
+  };
 }
