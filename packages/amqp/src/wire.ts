@@ -1,13 +1,10 @@
 import type { ConsumeMessage, Options } from 'amqplib';
 import {
-  DecodeError,
   type FerryError,
   type Destination,
   type Envelope,
-  decodeStructured,
   encodeStructured,
-  fromPrefixedHeaders,
-  looksStructured,
+  readEnvelope,
   STRUCTURED_CONTENT_TYPE,
   toPrefixedHeaders,
 } from '@ferry/core';
@@ -152,31 +149,7 @@ export function fromAmqp(message: ConsumeMessage, fallbackSource: string): { env
     ...(contentType === undefined ? {} : { contentType }),
     ...(typeof p.timestamp === 'number' ? { time: new Date(p.timestamp * 1000).toISOString() } : {}),
   };
-  const body = message.content;
-  const plain = (): Envelope => fromPrefixedHeaders(headers, body, fallback, isControlHeader);
-  // A `ce-id` header means Ferry (or another binary-mode producer) wrote the envelope as headers: the
-  // body is data even when its content type names CloudEvents (e.g. the dead letter of a broken document).
-  const binary = headers['ce-id'] !== undefined;
-  const declared =
-    !binary && contentType !== undefined && contentType.toLowerCase().startsWith('application/cloudevents+json');
-  if (declared) {
-    try {
-      return { envelope: decodeStructured(body) };
-    } catch (error) {
-      return {
-        envelope: plain(),
-        error: error instanceof DecodeError ? error : new DecodeError(String(error), { cause: error }),
-      };
-    }
-  }
-  // No content type and no Ferry headers, but a CloudEvents document in the body: e.g. a structured
-  // message that crossed RabbitMQ's MQTT plugin (MQTT 3.1.1 has no content type). Read it when it is one.
-  if (!binary && contentType === undefined && looksStructured(body)) {
-    try {
-      return { envelope: decodeStructured(body) };
-    } catch {
-      return { envelope: plain() }; // only looked like one: plain JSON data
-    }
-  }
-  return { envelope: plain() };
+  // Without a content type, a CloudEvents document in the body (e.g. a structured message that crossed
+  // RabbitMQ's MQTT plugin, where MQTT 3.1.1 has no content type) is read as one when it decodes.
+  return readEnvelope({ headers, body: message.content, fallback, isControl: isControlHeader });
 }

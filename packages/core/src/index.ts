@@ -107,7 +107,14 @@ export type {
 } from './transport.js';
 export { createEnvelope, toPrefixedHeaders, fromPrefixedHeaders, attemptOf, SPEC_VERSION } from './envelope.js';
 export type { EnvelopeFallback } from './envelope.js';
-export { encodeStructured, decodeStructured, looksStructured, STRUCTURED_CONTENT_TYPE } from './structured.js';
+export {
+  encodeStructured,
+  decodeStructured,
+  looksStructured,
+  readEnvelope,
+  STRUCTURED_CONTENT_TYPE,
+} from './structured.js';
+export type { ReceivedMessage } from './structured.js';
 export { Emitter } from './emitter.js';
 export { LinkState, Reconnector, InDoubtError, abortable, pause, resendInDoubt } from './link.js';
 export type { LinkEvents, ReconnectTarget } from './link.js';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createEnvelope } from './envelope.js';
 import { ErrorCode } from './errors.js';
 import type { Envelope } from './message.js';
-import { decodeStructured, encodeStructured, looksStructured } from './structured.js';
+import { decodeStructured, encodeStructured, looksStructured, readEnvelope } from './structured.js';
 
 const encoder = new TextEncoder();
 
@@ -67,5 +67,63 @@ describe('structured content mode (CloudEvents JSON format)', () => {
   it('tells plain payloads from structured documents', () => {
     expect(looksStructured(encoder.encode('hello world, this is plain text'))).toBe(false);
     expect(looksStructured(encoder.encode('{"orderId":"o-1","total":12,"currency":"EUR"}'))).toBe(false);
+  });
+});
+
+describe('readEnvelope: how every transport reads a received message', () => {
+  const noControl = (): boolean => false;
+  const doc = encoder.encode(JSON.stringify({ specversion: '1.0', id: 'd-1', type: 't.doc', data: { a: 1 } }));
+  const broken = encoder.encode('{"specversion":"1.0","type":"no.id"}');
+
+  it('binary mode: ce-* headers win, even over a body that looks like a document', () => {
+    const read = readEnvelope({
+      headers: { 'ce-id': 'h-1', 'ce-type': 't.h', 'ce-source': '/s', tenant: 'x' },
+      body: doc,
+      fallback: { contentType: 'application/cloudevents+json' },
+      isControl: noControl,
+    });
+    expect(read.error).toBeUndefined();
+    expect(read.envelope.attributes).toMatchObject({ id: 'h-1', type: 't.h' });
+    expect(read.envelope.headers).toEqual({ tenant: 'x' });
+  });
+
+  it('a declared CloudEvents JSON body is decoded; a broken one comes back with a DecodeError', () => {
+    const fallback = { contentType: 'application/cloudevents+json; charset=utf-8' };
+    expect(readEnvelope({ headers: {}, body: doc, fallback, isControl: noControl }).envelope.attributes.id).toBe('d-1');
+    const bad = readEnvelope({ headers: {}, body: broken, fallback, isControl: noControl });
+    expect(bad.error).toMatchObject({ code: ErrorCode.DECODE });
+    expect(bad.envelope.body).toBe(broken);
+  });
+
+  it('without a content type, a document is read as one; a look-alike that does not decode is data, or an error where asked', () => {
+    expect(readEnvelope({ headers: {}, body: doc, fallback: {}, isControl: noControl }).envelope.attributes.id).toBe(
+      'd-1',
+    );
+    const asData = readEnvelope({ headers: {}, body: broken, fallback: { type: 'unknown' }, isControl: noControl });
+    expect(asData.error).toBeUndefined();
+    expect(asData.envelope.attributes.type).toBe('unknown');
+    const asError = readEnvelope({
+      headers: {},
+      body: broken,
+      fallback: {},
+      isControl: noControl,
+      undecodableDocument: 'error',
+    });
+    expect(asError.error).toMatchObject({ code: ErrorCode.DECODE });
+  });
+
+  it('a plain body with a content type is data, with a synthesized envelope', () => {
+    const read = readEnvelope({
+      headers: { 'x-broker': '1', app: 'v' },
+      body: encoder.encode('hello'),
+      fallback: { contentType: 'text/plain', source: 'mqtt://h/t' },
+      isControl: (name) => name.startsWith('x-'),
+    });
+    expect(read.envelope.attributes).toMatchObject({
+      type: 'unknown',
+      source: 'mqtt://h/t',
+      datacontenttype: 'text/plain',
+    });
+    expect(read.envelope.headers).toEqual({ app: 'v' });
   });
 });

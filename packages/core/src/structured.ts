@@ -1,5 +1,5 @@
 import { isJsonContentType, jsonCodec, mediaType } from './codec.js';
-import { SPEC_VERSION } from './envelope.js';
+import { type EnvelopeFallback, fromPrefixedHeaders, SPEC_VERSION } from './envelope.js';
 import { DecodeError } from './errors.js';
 import { ENVELOPE_ATTRIBUTE_NAMES, type Envelope, type EnvelopeAttributes } from './message.js';
 
@@ -119,4 +119,49 @@ export function decodeStructured(body: Uint8Array): Envelope {
     }
   }
   return { attributes: attributes as unknown as EnvelopeAttributes, headers, body: data };
+}
+
+/** What a transport read off a received message, for {@link readEnvelope}. */
+export interface ReceivedMessage {
+  /** Headers (or user properties) as received; `ce-<attribute>` names carry CloudEvents attributes. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Uint8Array;
+  /** What the protocol says besides the headers; its `contentType` is the protocol's content type. */
+  readonly fallback: EnvelopeFallback;
+  /** True for a header the broker or protocol added: dropped. */
+  readonly isControl: (name: string) => boolean;
+  /**
+   * A body with no content type that looks like a CloudEvents document (a JSON object naming its
+   * `specversion`) but does not decode: `data` delivers it as plain data (AMQP, STOMP, where such a
+   * body is most likely application JSON), `error` dead-letters it with a `DecodeError` (MQTT 3.1.1,
+   * where the structured mode is the default and no content type travels). Default `data`.
+   */
+  readonly undecodableDocument?: 'data' | 'error';
+}
+
+/**
+ * Reads a received message's envelope, the same way on every transport: `ce-*` headers (binary mode)
+ * win; a body whose content type names CloudEvents JSON is decoded as a structured document (a broken
+ * one is returned with a `DecodeError`, for the dead letter); a body without a content type that looks
+ * like a document is read as one (a message that crossed a protocol without headers); anything else is
+ * a plain client's message with a synthesized envelope.
+ */
+export function readEnvelope(message: ReceivedMessage): { envelope: Envelope; error?: DecodeError } {
+  const { headers, body, fallback, isControl } = message;
+  const contentType = fallback.contentType;
+  const plain = (): Envelope => fromPrefixedHeaders(headers, body, fallback, isControl);
+  // A `ce-id` header means Ferry (or another binary-mode producer) wrote the envelope as headers: the
+  // body is data even when its content type names CloudEvents (e.g. the dead letter of a broken document).
+  if (headers['ce-id'] !== undefined) return { envelope: plain() };
+  const declared = contentType !== undefined && contentType.toLowerCase().startsWith('application/cloudevents+json');
+  if (!declared && (contentType !== undefined || !looksStructured(body))) return { envelope: plain() };
+  try {
+    return { envelope: decodeStructured(body) };
+  } catch (error) {
+    if (!declared && message.undecodableDocument !== 'error') return { envelope: plain() };
+    return {
+      envelope: plain(),
+      error: error instanceof DecodeError ? error : new DecodeError(String(error), { cause: error }),
+    };
+  }
 }

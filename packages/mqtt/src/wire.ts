@@ -1,15 +1,12 @@
 import {
   ConfigurationError,
-  DecodeError,
+  type DecodeError,
   type Destination,
   type Envelope,
   type EnvelopeFallback,
   ENVELOPE_ATTRIBUTE_NAMES,
-  type FerryError,
-  decodeStructured,
   encodeStructured,
-  fromPrefixedHeaders,
-  looksStructured,
+  readEnvelope,
   STRUCTURED_CONTENT_TYPE,
 } from '@ferry/core';
 
@@ -120,7 +117,10 @@ function isControl(name: string): boolean {
  * plain client's string, JSON or bytes — gets a synthesized envelope (new id, type `unknown`, the
  * topic as source, MQTT 5's Content Type as `datacontenttype`).
  */
-export function fromWire(message: WireMessage, fallback: EnvelopeFallback): { envelope: Envelope; error?: FerryError } {
+export function fromWire(
+  message: WireMessage,
+  fallback: EnvelopeFallback,
+): { envelope: Envelope; error?: DecodeError } {
   const props = message.properties;
   const body = new Uint8Array(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength);
   const headers: Record<string, string> = {};
@@ -142,30 +142,13 @@ export function fromWire(message: WireMessage, fallback: EnvelopeFallback): { en
     headers[CORRELATION_HEADER] = props.correlationData.toString('utf8');
   }
   const contentType = props?.contentType;
-  const withType = contentType === undefined ? fallback : { ...fallback, contentType };
-  const plain = (): Envelope => fromPrefixedHeaders(headers, body, withType, isControl);
-  const binary = headers['ce-id'] !== undefined;
-  if (!binary && contentType !== undefined && contentType.toLowerCase().startsWith('application/cloudevents+json')) {
-    try {
-      return { envelope: decodeStructured(body) };
-    } catch (error) {
-      return {
-        envelope: plain(),
-        error: error instanceof DecodeError ? error : new DecodeError(String(error), { cause: error }),
-      };
-    }
-  }
-  if (!binary && contentType === undefined && looksStructured(body)) {
-    // MQTT 3.1.1 has no content type: a payload that claims to be a CloudEvents document (a JSON object
-    // naming its specversion) and fails to decode — broken, incomplete or hostile — is poison, not data.
-    try {
-      return { envelope: decodeStructured(body) };
-    } catch (error) {
-      return {
-        envelope: plain(),
-        error: error instanceof DecodeError ? error : new DecodeError(String(error), { cause: error }),
-      };
-    }
-  }
-  return { envelope: plain() };
+  return readEnvelope({
+    headers,
+    body,
+    fallback: contentType === undefined ? fallback : { ...fallback, contentType },
+    isControl,
+    // MQTT 3.1.1 has no content type: a payload that claims to be a CloudEvents document and fails to
+    // decode (broken, incomplete or hostile) is poison, not data.
+    undecodableDocument: 'error',
+  });
 }

@@ -1,13 +1,10 @@
 import type { IMessage } from '@stomp/stompjs';
 import {
-  DecodeError,
   type Destination,
   type Envelope,
   type FerryError,
-  decodeStructured,
   encodeStructured,
-  fromPrefixedHeaders,
-  looksStructured,
+  readEnvelope,
   STRUCTURED_CONTENT_TYPE,
   toPrefixedHeaders,
 } from '@ferry/core';
@@ -105,27 +102,7 @@ export function fromFrame(message: IMessage, fallbackSource: string): { envelope
     ...(contentType === undefined ? {} : { contentType }),
     ...(Number.isFinite(timestamp) && timestamp > 0 ? { time: new Date(timestamp * 1000).toISOString() } : {}),
   };
-  const body = message.binaryBody;
-  const plain = (): Envelope => fromPrefixedHeaders(headers, body, fallback, isControlHeader);
-  const binary = headers['ce-id'] !== undefined;
-  if (!binary && contentType !== undefined && contentType.toLowerCase().startsWith('application/cloudevents+json')) {
-    try {
-      return { envelope: decodeStructured(body) };
-    } catch (error) {
-      return {
-        envelope: plain(),
-        error: error instanceof DecodeError ? error : new DecodeError(String(error), { cause: error }),
-      };
-    }
-  }
-  if (!binary && contentType === undefined && looksStructured(body)) {
-    try {
-      return { envelope: decodeStructured(body) };
-    } catch {
-      return { envelope: plain() };
-    }
-  }
-  return { envelope: plain() };
+  return readEnvelope({ headers, body: message.binaryBody, fallback, isControl: isControlHeader });
 }
 
 function short(name: string, value: string): Record<string, string> {
