@@ -355,6 +355,50 @@ describe('mqtt "no matching subscribers" (MQTT 5 reason code 0x10)', () => {
   });
 });
 
+describe('mqtt 3.1.1 spoofed attempt counts (structured mode: the headers travel inside the document)', () => {
+  it('a plain client’s document with a ferry-attempt that is not an integer in [1, maxAttempts] counts as attempt 1 and keeps its retries; an in-range 3 of 3 is dead-lettered after one call', async () => {
+    const q = queue(uniqueName('ferry-spoof-v4'));
+    const broker = track(await connectMqtt(MOSQUITTO_V4));
+    const dead: Message[] = [];
+    await broker.consumer().subscribe(queue(`${q.name}.dlq`), (m) => void dead.push(m));
+    const calls = new Map<string, number[]>();
+    await broker.consumer().subscribe(
+      q,
+      (m) => {
+        const probe = m.headers['probe'] ?? '?';
+        calls.set(probe, [...(calls.get(probe) ?? []), m.attempt]);
+        if (probe === 'trusted' || calls.get(probe)!.length === 1) throw new Error(`fails ${probe}`);
+      },
+      { retry: { maxAttempts: 3, initialDelayMs: 10, maxDelayMs: 20 } },
+    );
+    const client = await rawClient(MOSQUITTO_V4);
+    closers.push(() => client.endAsync());
+    const spoofed = ['0', '-1', '4', '99999999999', '1.5', 'abc', ''];
+    for (const [probe, value] of [...spoofed.map((v) => [`spoofed${spoofed.indexOf(v)}`, v]), ['trusted', '3']]) {
+      const document = {
+        specversion: '1.0',
+        id: uniqueName(probe!),
+        type: 't',
+        source: '/plain',
+        probe,
+        ferryheaders: { 'ferry-attempt': value },
+        data: { probe },
+      };
+      await client.publishAsync(publishTopic(q), JSON.stringify(document), { qos: 1 });
+    }
+    await waitFor(
+      () => dead.length === 1 && spoofed.every((_, i) => (calls.get(`spoofed${i}`)?.length ?? 0) >= 2),
+      WAIT_MS,
+      'every spoofed probe retried once and the in-range one dead-lettered',
+    );
+    await observeFor(200);
+    for (let i = 0; i < spoofed.length; i++) expect(calls.get(`spoofed${i}`), spoofed[i]).toEqual([1, 2]);
+    expect(calls.get('trusted')).toEqual([3]);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.headers['probe']).toBe('trusted');
+  });
+});
+
 describe('mqtt connection errors', () => {
   it('an MQTT 5 CONNECT to RabbitMQ 3.10 (3.1.1 only) fails fast with a ConnectionError that says to use protocolVersion=4', async () => {
     const started = Date.now();
