@@ -377,7 +377,7 @@ describe('mqtt 3.1.1 spoofed attempt counts (structured mode: the headers travel
     for (const [probe, value] of [...spoofed.map((v) => [`spoofed${spoofed.indexOf(v)}`, v]), ['trusted', '3']]) {
       const document = {
         specversion: '1.0',
-        id: uniqueName(probe!),
+        id: uniqueName(probe),
         type: 't',
         source: '/plain',
         probe,
