@@ -1,4 +1,4 @@
-import { connect as netConnect, type Socket } from 'node:net';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { MqttClient, type IClientOptions, type IConnackPacket, type IDisconnectPacket } from 'mqtt';
 import {
@@ -63,6 +63,9 @@ const CONNACK_HINTS: Readonly<Record<number, string>> = {
   0x8a: 'this client is banned',
 };
 
+/** Connection errors that are a broker's CONNACK refusal. */
+const refused = new WeakSet<object>();
+
 /**
  * One MQTT connection that reconnects by itself with backoff. mqtt.js's own reconnect is off (its
  * offline queue is unbounded and it retries a refused CONNECT forever): each attempt is a fresh client
@@ -94,8 +97,16 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
       attach: (session) => this.#attach(session),
       discard: (session) => session.client.end(true),
       scheduled: (attempt, delayMs) => this.emit('reconnecting', attempt, delayMs),
-      failed: (error, attempt) =>
-        this.#logger.debug({ role: spec.role, attempt, error: (error as Error).message }, 'reconnect failed'),
+      failed: (error, attempt) => {
+        // A broker that refuses the CONNECT (changed credentials, revoked rights) is worth telling: the
+        // reconnect goes on, but only an operator can fix that.
+        if (refused.has(error as object)) {
+          this.#logger.warn({ role: spec.role, attempt, error: (error as Error).message }, 'reconnect refused');
+          this.emit('brokerError', error as FerryError);
+        } else {
+          this.#logger.debug({ role: spec.role, attempt, error: (error as Error).message }, 'reconnect failed');
+        }
+      },
     });
   }
 
@@ -152,6 +163,8 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
     return new Promise<Session>((resolve, reject) => {
       let socket: Socket | undefined;
       let settled = false;
+      /** The broker answered CONNACK with a refusal (credentials, authorization, …), not a network failure. */
+      let refusal = false;
       const fail = (reason: string, cause?: unknown): void => {
         if (settled) return;
         settled = true;
@@ -160,14 +173,14 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
         client.on('error', () => undefined);
         client.end(true);
         socket?.destroy();
-        reject(
-          this.#redactor.error(
-            new ConnectionError(
-              `Cannot connect to ${this.label} (${spec.role}): ${reason}. Check the URL, the credentials and that the MQTT broker is running`,
-              { cause },
-            ),
+        const error = this.#redactor.error(
+          new ConnectionError(
+            `Cannot connect to ${this.label} (${spec.role}): ${reason}. Check the URL, the credentials and that the MQTT broker is running`,
+            { cause },
           ),
         );
+        if (refusal) refused.add(error);
+        reject(error);
       };
       const options: IClientOptions = {
         clientId: spec.clientId,
@@ -191,7 +204,13 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
       };
       const client = new MqttClient(() => {
         const tcp = s.tls
-          ? tlsConnect({ host: s.host, port: s.port, servername: s.host, ...s.tlsOptions })
+          ? tlsConnect({
+              host: s.host,
+              port: s.port,
+              // SNI carries host names only (RFC 6066): Node warns about an IP address there.
+              ...(isIP(s.host) === 0 ? { servername: s.host } : {}),
+              ...s.tlsOptions,
+            })
           : netConnect({ host: s.host, port: s.port });
         tcp.setNoDelay(true); // mqtt.js leaves Nagle on: 44 ms round trips instead of 0.2 ms
         socket = tcp;
@@ -221,7 +240,8 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
         if (settled) return;
         const code = typeof error.code === 'number' ? error.code : undefined;
         const hint = code === undefined ? undefined : CONNACK_HINTS[code];
-        fail(hint === undefined ? error.message : `${hint} (CONNACK code ${code})`, error);
+        if (hint !== undefined) refusal = true;
+        fail(hint === undefined ? error.message : `${hint} (CONNACK code 0x${code!.toString(16)})`, error);
       };
       const onClose = (): void => {
         if (settled) return;

@@ -1,14 +1,30 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { chown, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { chmod, chown, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { IClientOptions } from 'mqtt';
 import { afterAll, beforeAll } from 'vitest';
 import { waitFor } from '@ferry/conformance';
 import { rawClient, type MqttTarget } from './broker.js';
 
 /** Debian's Mosquitto binary. */
 export const MOSQUITTO_BIN = '/usr/sbin/mosquitto';
+/** Debian's tool that writes Mosquitto password files (salted hashes). */
+export const MOSQUITTO_PASSWD_BIN = '/usr/bin/mosquitto_passwd';
+
+const run = promisify(execFile);
+
+/** PEM texts of a TLS listener: the CA, and the server certificate it signed with its key. */
+export interface PrivateMosquittoTls {
+  /** `cafile`: the CA (PEM). */
+  readonly ca: string;
+  /** `certfile`: the server certificate (PEM), for the name clients check (e.g. `localhost`). */
+  readonly cert: string;
+  /** `keyfile`: the server certificate's private key (PEM, unencrypted). */
+  readonly key: string;
+}
 
 /** Options of {@link PrivateMosquitto.start}. */
 export interface PrivateMosquittoOptions {
@@ -20,6 +36,16 @@ export interface PrivateMosquittoOptions {
   readonly autosaveIntervalSec?: number;
   /** `autosave_on_changes`: `autosave_interval` counts changes (subscriptions, retained and queued messages), not seconds. */
   readonly autosaveOnChanges?: boolean;
+  /**
+   * The listener speaks TLS only (`mqtts://`), with these files (`cafile`, `certfile`, `keyfile`) written
+   * into the broker's directory. Omitted: plain MQTT.
+   */
+  readonly tls?: PrivateMosquittoTls;
+  /**
+   * Only these users may connect (`allow_anonymous false`, and a `password_file` that
+   * `mosquitto_passwd -b` writes): user name → password. Omitted: anonymous clients are allowed.
+   */
+  readonly users?: Readonly<Record<string, string>>;
 }
 
 /** The last lines Mosquitto logged, kept for error messages. */
@@ -42,11 +68,14 @@ export class PrivateMosquitto {
   #child: ChildProcess | undefined;
   #exited: Promise<void> = Promise.resolve();
   readonly #log: string[] = [];
+  /** The users of the password file (`options.users`, or the last {@link PrivateMosquitto.setUsers}). */
+  #users: Readonly<Record<string, string>> | undefined;
 
   private constructor(dir: string, port: number, options: PrivateMosquittoOptions) {
     this.dir = dir;
     this.port = port;
     this.#options = options;
+    this.#users = options.users;
   }
 
   /** Writes the config into a new temporary directory and starts Mosquitto on a free port. */
@@ -63,9 +92,24 @@ export class PrivateMosquitto {
     return broker;
   }
 
-  /** The MQTT 5 target of this broker, for `connectMqtt` and `rawClient`. */
+  /**
+   * The MQTT 5 target of this broker, for `connectMqtt` and `rawClient`: with `users`, as the first of
+   * them. A TLS broker also needs {@link PrivateMosquitto.tlsClientOptions}.
+   */
   get target(): MqttTarget {
-    return { host: '127.0.0.1', port: this.port, protocolVersion: 5 };
+    const [user] = Object.entries(this.#users ?? {});
+    return {
+      host: '127.0.0.1',
+      port: this.port,
+      protocolVersion: 5,
+      ...(user === undefined ? {} : { username: user[0], password: user[1] }),
+    };
+  }
+
+  /** What an mqtt.js client needs on top of {@link PrivateMosquitto.target}: TLS with the broker's CA (nothing for plain MQTT). */
+  get tlsClientOptions(): IClientOptions {
+    const tls = this.#options.tls;
+    return tls === undefined ? {} : { protocol: 'mqtts', ca: tls.ca, servername: 'localhost' };
   }
 
   /** True while the Mosquitto process runs. */
@@ -90,7 +134,16 @@ export class PrivateMosquitto {
     const o = this.#options;
     const lines = [
       `listener ${this.port} 127.0.0.1`,
-      'allow_anonymous true',
+      ...(o.tls === undefined
+        ? []
+        : [
+            `cafile ${this.#file('ca.pem')}`,
+            `certfile ${this.#file('server.pem')}`,
+            `keyfile ${this.#file('server.key')}`,
+          ]),
+      ...(o.users === undefined
+        ? ['allow_anonymous true']
+        : ['allow_anonymous false', `password_file ${this.#file('passwd')}`]),
       'persistence true',
       `persistence_location ${this.dir}/`,
       ...(o.autosaveIntervalSec === undefined ? [] : [`autosave_interval ${o.autosaveIntervalSec}`]),
@@ -103,16 +156,58 @@ export class PrivateMosquitto {
       'log_type warning',
       'log_type notice',
     ];
-    // Run as root, Mosquitto drops to the user `mosquitto`, which must be able to write the database.
+    const files: string[] = [];
+    if (o.tls !== undefined) {
+      for (const [name, text] of [
+        ['ca.pem', o.tls.ca],
+        ['server.pem', o.tls.cert],
+        ['server.key', o.tls.key],
+      ] as const) {
+        await writeFile(this.#file(name), text, { mode: 0o600 });
+        files.push(this.#file(name));
+      }
+    }
+    // Run as root, Mosquitto drops to the user `mosquitto`, which must be able to write the database (and
+    // read its key and password file, which stay private to it).
     if (process.getuid?.() === 0) {
       const ids = await userIds('mosquitto');
       if (ids === undefined) lines.push('user root');
-      else await chown(this.dir, ids.uid, ids.gid);
+      else for (const path of [this.dir, ...files]) await chown(path, ids.uid, ids.gid);
     }
+    if (this.#users !== undefined) await this.setUsers(this.#users);
     await writeFile(this.configPath, `${lines.join('\n')}\n`);
   }
 
-  /** Starts Mosquitto (again, on the same port and database); resolves once the port accepts connections. */
+  /**
+   * Writes the password file anew with these users (a broker started with `users` only); Mosquitto reads
+   * it when it starts, so a running broker goes on with the old one until {@link PrivateMosquitto.restart}.
+   */
+  async setUsers(users: Readonly<Record<string, string>>): Promise<void> {
+    if (this.#options.users === undefined)
+      throw new Error('PrivateMosquitto: started without users (no password_file)');
+    const entries = Object.entries(users);
+    if (entries.length === 0) throw new Error('PrivateMosquitto: users needs at least one user');
+    const file = this.#file('passwd');
+    for (const [index, [user, password]] of entries.entries()) {
+      const create = index === 0 ? ['-c'] : [];
+      await run(MOSQUITTO_PASSWD_BIN, [...create, '-b', file, user, password], { timeout: 10_000 });
+    }
+    await chmod(file, 0o600);
+    if (process.getuid?.() === 0) {
+      const ids = await userIds('mosquitto');
+      if (ids !== undefined) await chown(file, ids.uid, ids.gid);
+    }
+    this.#users = users;
+  }
+
+  #file(name: string): string {
+    return join(this.dir, name);
+  }
+
+  /**
+   * Starts Mosquitto (again, on the same port and database); resolves once the port accepts TCP
+   * connections (a plain TCP probe: it works for a TLS listener and a broker that wants a password alike).
+   */
   async start(): Promise<void> {
     if (this.#child !== undefined) throw new Error(`private Mosquitto on ${this.port} is already running`);
     const child = spawn(MOSQUITTO_BIN, ['-c', this.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -202,7 +297,10 @@ export class PrivateMosquitto {
    * whose only queues are the test's.
    */
   async storedMessages(timeoutMs = 5_000): Promise<number> {
-    const client = await rawClient(this.target, { clientId: `ferry-sys-${process.pid}-${++sysClients}` });
+    const client = await rawClient(this.target, {
+      clientId: `ferry-sys-${process.pid}-${++sysClients}`,
+      ...this.tlsClientOptions,
+    });
     try {
       return await new Promise<number>((resolve, reject) => {
         const timer = setTimeout(
