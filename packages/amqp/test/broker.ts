@@ -117,6 +117,6 @@ const run = promisify(execFile);
  * which the `serial` vitest project runs alone.
  */
 export async function rabbitmqctl(...args: string[]): Promise<string> {
-  const { stdout } = await run('rabbitmqctl', args, { timeout: 120_000 });
+  const { stdout } = await run('rabbitmqctl', args, { timeout: 120_000, maxBuffer: 256 * 1024 * 1024 });
   return stdout;
 }

@@ -142,9 +142,11 @@ export function recordSession(broker: string, clientId: string): void {
 }
 
 /**
- * The client ids of the persistent sessions this process created on `broker` (`host:port`), for test
- * clean-up: connecting with each id and a clean start removes the session.
+ * The client ids of the persistent sessions this process created, on `broker` (`host:port` as dialled)
+ * or, without it, on any broker: for test clean-up (connecting with each id and a clean start removes
+ * the session; on RabbitMQ, its `mqtt-subscription-<id>qos1` queue).
  */
-export function persistentSessions(broker: string): readonly string[] {
-  return [...(created.get(broker) ?? [])];
+export function persistentSessions(broker?: string): readonly string[] {
+  if (broker !== undefined) return [...(created.get(broker) ?? [])];
+  return [...new Set([...created.values()].flatMap((ids) => [...ids]))];
 }

@@ -3,7 +3,8 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { connect, type Broker, type ConnectOptions, type Destination } from '@ferry/core';
 import type { ConformanceOptions, IsolatedBroker, RawMessage } from '@ferry/conformance';
 import { FaultProxy } from '@ferry/conformance';
-import { persistentSessions, publishTopic } from '../src/index.js';
+// From the package (dist), as connect() loads it: the session registry must be the same module instance.
+import { persistentSessions, publishTopic } from '@ferry/mqtt';
 
 /** The machine's Mosquitto (MQTT 5 and 3.1.1). */
 export const MOSQUITTO = { host: '127.0.0.1', port: 1883 } as const;
@@ -76,9 +77,13 @@ export async function publishRaw(target: MqttTarget, destination: Destination, r
   }
 }
 
-/** Removes the persistent sessions this process created on a broker (clean start with each client id). */
+/**
+ * Removes the persistent sessions this process created (clean start with each client id) from `target`:
+ * all of them, whichever address (a fault proxy, say) they were made through. An id the broker does not
+ * know costs one empty session.
+ */
 export async function removeSessions(target: MqttTarget): Promise<number> {
-  const ids = persistentSessions(`${target.host}:${target.port}`);
+  const ids = persistentSessions();
   for (let i = 0; i < ids.length; i += 20) {
     await Promise.all(
       ids.slice(i, i + 20).map(async (clientId) => {

@@ -125,7 +125,7 @@ const run = promisify(execFile);
 
 /** rabbitmqctl on the shared node: commands that cut or stop it belong only in `*.serial.test.ts` files. */
 export async function rabbitmqctl(...args: string[]): Promise<string> {
-  const { stdout } = await run('rabbitmqctl', args, { timeout: 120_000 });
+  const { stdout } = await run('rabbitmqctl', args, { timeout: 120_000, maxBuffer: 256 * 1024 * 1024 });
   return stdout;
 }
 
