@@ -51,6 +51,8 @@ export const ErrorCode = {
   CLOSED: 'FERRY_CLOSED',
   /** The transport cannot do what was asked (see `broker.capabilities`). */
   UNSUPPORTED: 'FERRY_UNSUPPORTED',
+  /** The cache's shared store (Redis) failed or is unreachable. */
+  CACHE_STORE: 'FERRY_CACHE_STORE',
 } as const;
 
 /** One of the stable codes of {@link ErrorCode}. */

@@ -1,0 +1,509 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
+import {
+  type Broker,
+  type Codec,
+  ClosedError,
+  ConfigurationError,
+  jsonCodec,
+  type Logger,
+  type Message,
+  type Producer,
+  type Subscription,
+  topic,
+  toFerryError,
+} from '@ferry/core';
+import { Quantiles } from './quantiles.js';
+import { Store } from './store.js';
+
+/** Options of {@link createCache}. */
+export interface CacheOptions {
+  /** The broker the invalidations travel on (any transport). Not closed by the cache. */
+  readonly broker: Broker;
+  /** An ioredis client (not closed by the cache) or a Redis URL (the cache owns that client). Default `REDIS_URL`, else `redis://127.0.0.1:6379`. */
+  readonly redis?: Redis | string;
+  /** Separates caches: Redis keys `ferry:cache:<namespace>:…` and the topic `ferry.cache.<namespace>`. Letters, digits, `_`, `-`. */
+  readonly namespace: string;
+  /** L1 (in-process LRU): most entries (default 10000) and their TTL (default 60000 ms). */
+  readonly l1?: { readonly maxEntries?: number; readonly ttlMs?: number };
+  /** Default TTL of L2 (Redis) entries, ms. Default 3600000 (one hour). */
+  readonly l2TtlMs?: number;
+  /** Encodes values for Redis. Default: core's JSON codec (hostile-input safe). */
+  readonly codec?: Codec;
+  /** What `get` does when Redis fails: `loader` (default) answers from the loader without caching; `throw` rejects with `FERRY_CACHE_STORE`. */
+  readonly onStoreError?: 'loader' | 'throw';
+  /** Optional hook for a metrics library: counters and observed durations, named `cache.*`. */
+  readonly metrics?: CacheMetrics;
+  /** Where the cache logs (default: the broker's logger is not reachable, so silent). */
+  readonly logger?: Logger;
+}
+
+/** A metrics library adapter (Prometheus, OpenTelemetry, StatsD…). */
+export interface CacheMetrics {
+  increment(name: string, labels: Readonly<Record<string, string>>): void;
+  observe(name: string, value: number, labels: Readonly<Record<string, string>>): void;
+}
+
+/** Options of {@link Cache.set}. */
+export interface SetOptions {
+  /** TTL of the L2 entry, ms (default `l2TtlMs`); L1 keeps it at most its own TTL. */
+  readonly ttlMs?: number;
+  /** Tags: `invalidateTag(tag)` evicts every key carrying one, on every instance. */
+  readonly tags?: readonly string[];
+}
+
+/** What `stats()` reports. */
+export interface CacheStats {
+  readonly l1: { readonly hits: number; readonly misses: number; readonly size: number };
+  readonly l2: { readonly hits: number; readonly misses: number; readonly errors: number };
+  /** Loader calls (single-flight: one per key at a time). */
+  readonly loads: number;
+  readonly invalidations: {
+    readonly sent: number;
+    readonly received: number;
+    /** L1 entries evicted by received invalidations. */
+    readonly evicted: number;
+    /** Invalidations waiting to be published again (their publish failed). */
+    readonly pending: number;
+  };
+  /** Times L1 was flushed: the broker disconnected, a sender's sequence jumped, or `clear()`. */
+  readonly flushes: { readonly disconnect: number; readonly gap: number; readonly clear: number };
+  /** True while L1 is bypassed (the broker is disconnected or not yet subscribed). */
+  readonly bypassing: boolean;
+  /** Delay from a sender's publish to this instance's receipt, ms (same clock across hosts assumed). */
+  readonly propagationMs: { readonly count: number; readonly p50: number; readonly p99: number; readonly max: number };
+}
+
+/** The event on the invalidation topic: keys and versions, never values. */
+interface Invalidation {
+  /** Sender (a cache instance). */
+  readonly s: string;
+  /** The sender's sequence number, 1, 2, 3…: a jump means something was missed. */
+  readonly q: number;
+  /** Sent at (sender's `Date.now()`). */
+  readonly t: number;
+  /** `[key, version]` pairs. */
+  readonly k?: ReadonlyArray<readonly [string, number]>;
+  /** The whole namespace was cleared. */
+  readonly c?: true;
+}
+
+/** The message type on the invalidation topic. */
+export const INVALIDATION_TYPE = 'ferry.cache.invalidated';
+
+interface Entry {
+  readonly value: unknown;
+  readonly version: number;
+}
+
+const NAMESPACE = /^[A-Za-z0-9_-]{1,100}$/;
+
+/**
+ * A two-tier cache for one namespace: an in-process LRU (L1) in front of Redis (L2), kept consistent
+ * across instances by invalidation events over a Ferry broker. Create it with {@link createCache}.
+ *
+ * Consistency rules:
+ * - every write takes a per-key version from Redis with the write; invalidations carry keys and versions;
+ * - an L1 entry is evicted only by a newer version, and a fill never installs a version older than the
+ *   newest invalidation seen for the key, nor one read before a flush (epoch token): a load that raced
+ *   with a write never puts the older value into L1;
+ * - publish only after Redis acknowledged the write; a failed publish is retried, newest version per key;
+ * - a sender whose sequence jumps, or a broker that disconnects, flushes L1; while disconnected, L1 is
+ *   bypassed (reads go to Redis) until the subscription is back.
+ */
+export class Cache<T = unknown> {
+  readonly namespace: string;
+  readonly #broker: Broker;
+  readonly #producer: Producer;
+  readonly #redis: Redis;
+  readonly #ownsRedis: boolean;
+  readonly #store: Store;
+  readonly #codec: Codec;
+  readonly #l1: LRUCache<string, Entry>;
+  readonly #l1TtlMs: number;
+  readonly #l2TtlMs: number;
+  /** Per key, the newest version an invalidation announced: fills below it are stale. */
+  readonly #newest: LRUCache<string, number>;
+  readonly #onStoreError: 'loader' | 'throw';
+  readonly #metrics: CacheMetrics | undefined;
+  readonly #logger: Logger | undefined;
+  readonly #id = randomBytes(8).toString('hex');
+  readonly #topic;
+  #sequence = 0;
+  /** Bumped by every flush: a fill that started before it is dropped. */
+  #epoch = 0;
+  #bypass: boolean;
+  readonly #lastSeen = new LRUCache<string, number>({ max: 10_000 });
+  readonly #inFlight = new Map<string, Promise<T | undefined>>();
+  /** Invalidations whose publish failed, newest version per key. */
+  readonly #pending = new Map<string, number>();
+  #retryTimer: NodeJS.Timeout | undefined;
+  #publishing: Promise<void> = Promise.resolve();
+  #subscription: Subscription | undefined;
+  #closed = false;
+  readonly #quantiles = new Quantiles(4_096);
+  readonly #counts: Record<Counter, number> = {
+    l1Hits: 0,
+    l1Misses: 0,
+    l2Hits: 0,
+    l2Misses: 0,
+    l2Errors: 0,
+    loads: 0,
+    sent: 0,
+    received: 0,
+    evicted: 0,
+    flushDisconnect: 0,
+    flushGap: 0,
+    flushClear: 0,
+  };
+  readonly #onDisconnected = (): void => {
+    this.#bypass = true;
+    this.#flush('disconnect');
+  };
+  readonly #onConnected = (): void => {
+    // Resubscribed: what was published meanwhile may be lost, and L1 was flushed when the link went down.
+    this.#flush('disconnect');
+    this.#bypass = false;
+  };
+
+  /** @internal use {@link createCache} */
+  constructor(options: CacheOptions, redis: Redis, ownsRedis: boolean) {
+    if (!NAMESPACE.test(options.namespace)) {
+      throw new ConfigurationError(
+        `Invalid cache namespace ${JSON.stringify(options.namespace)}: use 1-100 letters, digits, '_' or '-'`,
+      );
+    }
+    this.namespace = options.namespace;
+    this.#broker = options.broker;
+    this.#producer = options.broker.producer();
+    this.#redis = redis;
+    this.#ownsRedis = ownsRedis;
+    this.#codec = options.codec ?? jsonCodec();
+    this.#l2TtlMs = positive(options.l2TtlMs, 'l2TtlMs', 3_600_000);
+    this.#l1TtlMs = Math.min(positive(options.l1?.ttlMs, 'l1.ttlMs', 60_000), this.#l2TtlMs);
+    const maxEntries = positive(options.l1?.maxEntries, 'l1.maxEntries', 10_000);
+    this.#l1 = new LRUCache<string, Entry>({ max: maxEntries, ttl: this.#l1TtlMs, ttlAutopurge: false });
+    this.#newest = new LRUCache<string, number>({ max: maxEntries * 4, ttl: this.#l1TtlMs * 2 });
+    // Version counters outlive every value and L1 entry, so a version never goes back for a holder.
+    this.#store = new Store(redis, options.namespace, this.#l2TtlMs + this.#l1TtlMs + 86_400_000);
+    this.#onStoreError = options.onStoreError ?? 'loader';
+    this.#metrics = options.metrics;
+    this.#logger = options.logger;
+    this.#topic = topic(`ferry.cache.${options.namespace}`);
+    this.#bypass = true;
+  }
+
+  /** Subscribes to the namespace's invalidations (private: every instance gets every one). @internal */
+  async start(): Promise<void> {
+    this.#broker.on('disconnected', this.#onDisconnected);
+    this.#broker.on('connected', this.#onConnected);
+    this.#subscription = await this.#broker
+      .consumer()
+      .subscribe<Invalidation>(this.#topic, (message) => this.#receive(message), { concurrency: 1 });
+    if (this.#broker.health().status === 'up') this.#bypass = false;
+  }
+
+  /**
+   * L1, then L2, then `loader` (single-flight per key: concurrent calls share one load). A loaded value
+   * is written to L2 only if nothing was written meanwhile, and to L1 only if no newer version was
+   * announced. Without a loader, a miss is `undefined`.
+   *
+   * @throws FerryError `FERRY_CACHE_STORE` when Redis fails and there is no loader (or `onStoreError: 'throw'`).
+   */
+  get(key: string, loader?: (key: string) => Promise<T> | T): Promise<T | undefined> {
+    this.#open();
+    if (!this.#bypass) {
+      const entry = this.#l1.get(key);
+      if (entry !== undefined) {
+        this.#count('l1Hits', 'cache.l1.hit');
+        return Promise.resolve(entry.value as T);
+      }
+    }
+    this.#count('l1Misses', 'cache.l1.miss');
+    const running = this.#inFlight.get(key);
+    if (running !== undefined) return running;
+    const load = this.#load(key, loader).finally(() => this.#inFlight.delete(key));
+    this.#inFlight.set(key, load);
+    return load;
+  }
+
+  async #load(key: string, loader: ((key: string) => Promise<T> | T) | undefined): Promise<T | undefined> {
+    const epoch = this.#epoch;
+    let stored;
+    try {
+      stored = await this.#store.read(key);
+    } catch (error) {
+      this.#count('l2Errors', 'cache.l2.error');
+      this.#logger?.warn({ namespace: this.namespace, key, error: (error as Error).message }, 'cache L2 read failed');
+      if (loader === undefined || this.#onStoreError === 'throw') throw error;
+      // Redis is down: answer from the source, cache nothing (no version to guard it with).
+      this.#count('loads', 'cache.load');
+      return await loader(key);
+    }
+    if (stored.bytes !== undefined) {
+      this.#count('l2Hits', 'cache.l2.hit');
+      const value = this.#codec.decode(stored.bytes) as T;
+      this.#fill(key, stored.version, value, epoch);
+      return value;
+    }
+    this.#count('l2Misses', 'cache.l2.miss');
+    if (loader === undefined) return undefined;
+    this.#count('loads', 'cache.load');
+    const value = await loader(key);
+    if (value === undefined) return value;
+    try {
+      if (await this.#store.fill(key, stored.version, this.#codec.encode(value), this.#l2TtlMs)) {
+        this.#fill(key, stored.version, value, epoch);
+      }
+    } catch (error) {
+      this.#count('l2Errors', 'cache.l2.error');
+      this.#logger?.warn({ namespace: this.namespace, key, error: (error as Error).message }, 'cache L2 fill failed');
+    }
+    return value;
+  }
+
+  /** Puts a version into L1 unless it is stale: a newer version was announced, or L1 was flushed since the read began. */
+  #fill(key: string, version: number, value: unknown, epoch: number): void {
+    if (this.#bypass || epoch !== this.#epoch) return;
+    if ((this.#newest.get(key) ?? 0) > version) return;
+    const held = this.#l1.peek(key);
+    if (held !== undefined && held.version > version) return;
+    this.#l1.set(key, { value, version });
+  }
+
+  /**
+   * Writes `value` to L2 under a new version, then publishes the invalidation. Resolves once Redis has
+   * it and the invalidation is published (or queued for a retry, when the publish failed: `stats()`).
+   *
+   * @throws FerryError `FERRY_CACHE_STORE` when Redis fails: nothing is published.
+   */
+  async set(key: string, value: T, options: SetOptions = {}): Promise<void> {
+    this.#open();
+    const epoch = this.#epoch;
+    const ttlMs = positive(options.ttlMs, 'ttlMs', this.#l2TtlMs);
+    const version = await this.#store.write(key, this.#codec.encode(value), ttlMs, options.tags ?? []);
+    this.#fill(key, version, value, epoch);
+    await this.#announce([[key, version]]);
+  }
+
+  /** Deletes `key` from L2 and every instance's L1. @throws FerryError `FERRY_CACHE_STORE` */
+  async delete(key: string): Promise<void> {
+    await this.invalidate([key]);
+  }
+
+  /** Deletes `keys` from L2 and every instance's L1. @throws FerryError `FERRY_CACHE_STORE` */
+  async invalidate(keys: readonly string[]): Promise<void> {
+    this.#open();
+    const versions = await this.#store.delete(keys);
+    this.#apply(versions);
+    await this.#announce(versions);
+  }
+
+  /** Deletes every key written with `tag`, from L2 and every instance's L1. @throws FerryError `FERRY_CACHE_STORE` */
+  async invalidateTag(tag: string): Promise<void> {
+    this.#open();
+    const versions = await this.#store.deleteTag(tag);
+    this.#apply(versions);
+    await this.#announce(versions);
+  }
+
+  /** Deletes the whole namespace from L2 and every instance's L1. @throws FerryError `FERRY_CACHE_STORE` */
+  async clear(): Promise<void> {
+    this.#open();
+    await this.#store.clear();
+    this.#flush('clear');
+    await this.#send({ c: true });
+  }
+
+  /** Counters, sizes and the propagation delay of received invalidations. */
+  stats(): CacheStats {
+    const c = this.#counts;
+    return {
+      l1: { hits: c.l1Hits, misses: c.l1Misses, size: this.#l1.size },
+      l2: { hits: c.l2Hits, misses: c.l2Misses, errors: c.l2Errors },
+      loads: c.loads,
+      invalidations: { sent: c.sent, received: c.received, evicted: c.evicted, pending: this.#pending.size },
+      flushes: { disconnect: c.flushDisconnect, gap: c.flushGap, clear: c.flushClear },
+      bypassing: this.#bypass,
+      propagationMs: this.#quantiles.summary(),
+    };
+  }
+
+  /**
+   * Stops listening, tries once more to publish what is pending, and drops L1. Closes the Redis client
+   * only if the cache created it (from a URL). Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#retryTimer);
+    this.#broker.off('disconnected', this.#onDisconnected);
+    this.#broker.off('connected', this.#onConnected);
+    await this.#subscription?.close();
+    if (this.#pending.size > 0) await this.#retryPending().catch(() => undefined);
+    await this.#publishing.catch(() => undefined);
+    this.#l1.clear();
+    if (this.#ownsRedis) await this.#redis.quit().catch(() => this.#redis.disconnect());
+  }
+
+  #open(): void {
+    if (this.#closed) throw new ClosedError(`Cache ${this.namespace}`);
+  }
+
+  /** Evicts L1 entries older than the given versions and remembers the versions for later fills. */
+  #apply(versions: ReadonlyArray<readonly [string, number]>): void {
+    for (const [key, version] of versions) {
+      if ((this.#newest.get(key) ?? 0) < version) this.#newest.set(key, version);
+      const held = this.#l1.peek(key);
+      if (held !== undefined && held.version < version) {
+        this.#l1.delete(key);
+        this.#count('evicted', 'cache.invalidation.evicted');
+      }
+    }
+  }
+
+  #flush(reason: 'disconnect' | 'gap' | 'clear'): void {
+    this.#epoch++;
+    this.#l1.clear();
+    this.#newest.clear();
+    const counter = reason === 'disconnect' ? 'flushDisconnect' : reason === 'gap' ? 'flushGap' : 'flushClear';
+    this.#count(counter, 'cache.flush', { reason });
+  }
+
+  #receive(message: Message<Invalidation>): void {
+    const event = message.data;
+    if (typeof event !== 'object' || event === null || typeof event.s !== 'string' || typeof event.q !== 'number') {
+      return; // not ours: nothing to evict
+    }
+    this.#count('received', 'cache.invalidation.received');
+    if (typeof event.t === 'number') {
+      const delay = Math.max(0, Date.now() - event.t);
+      this.#quantiles.add(delay);
+      this.#metrics?.observe('cache.invalidation.propagation_ms', delay, { namespace: this.namespace });
+    }
+    if (event.s !== this.#id) {
+      const last = this.#lastSeen.get(event.s);
+      // A jump in a sender's sequence: something was missed. Flush rather than guess what.
+      if (last !== undefined && event.q > last + 1) this.#flush('gap');
+      if (last === undefined || event.q > last) this.#lastSeen.set(event.s, event.q);
+    }
+    if (event.c === true) {
+      if (event.s !== this.#id) this.#flush('clear');
+      return;
+    }
+    if (Array.isArray(event.k)) {
+      this.#apply(
+        event.k.filter(
+          (pair): pair is [string, number] =>
+            Array.isArray(pair) && typeof pair[0] === 'string' && typeof pair[1] === 'number',
+        ),
+      );
+    }
+  }
+
+  /** Publishes invalidations after the L2 write; a failure queues them for a retry (newest version per key). */
+  async #announce(versions: ReadonlyArray<readonly [string, number]>): Promise<void> {
+    if (versions.length === 0) return;
+    try {
+      await this.#send({ k: versions });
+    } catch (error) {
+      for (const [key, version] of versions) {
+        if ((this.#pending.get(key) ?? 0) < version) this.#pending.set(key, version);
+      }
+      this.#logger?.warn(
+        { namespace: this.namespace, keys: versions.length, error: (error as Error).message },
+        'cache invalidation not published: queued for a retry',
+      );
+      this.#scheduleRetry(1);
+    }
+  }
+
+  /** Sends one event; events of this instance go out one after the other, so sequence numbers arrive in order. */
+  #send(body: { k?: ReadonlyArray<readonly [string, number]>; c?: true }): Promise<void> {
+    const sent = this.#publishing.then(async () => {
+      const event: Invalidation = { s: this.#id, q: ++this.#sequence, t: Date.now(), ...body };
+      await this.#producer.publish(this.#topic, { type: INVALIDATION_TYPE, data: event });
+      this.#count('sent', 'cache.invalidation.sent');
+    });
+    this.#publishing = sent.catch(() => undefined);
+    return sent;
+  }
+
+  #scheduleRetry(attempt: number): void {
+    if (this.#closed || this.#retryTimer !== undefined) return;
+    const delay = Math.min(100 * 2 ** (attempt - 1), 5_000);
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#retryPending().then(
+        () => undefined,
+        () => this.#scheduleRetry(attempt + 1),
+      );
+    }, delay);
+    this.#retryTimer.unref();
+  }
+
+  async #retryPending(): Promise<void> {
+    const versions = [...this.#pending.entries()];
+    if (versions.length === 0) return;
+    try {
+      await this.#send({ k: versions });
+    } catch (error) {
+      throw toFerryError(error);
+    }
+    for (const [key, version] of versions) {
+      if (this.#pending.get(key) === version) this.#pending.delete(key);
+    }
+  }
+
+  #count(counter: Counter, metric: string, labels: Record<string, string> = {}): void {
+    this.#counts[counter]++;
+    this.#metrics?.increment(metric, { namespace: this.namespace, ...labels });
+  }
+}
+
+type Counter =
+  | 'l1Hits'
+  | 'l1Misses'
+  | 'l2Hits'
+  | 'l2Misses'
+  | 'l2Errors'
+  | 'loads'
+  | 'sent'
+  | 'received'
+  | 'evicted'
+  | 'flushDisconnect'
+  | 'flushGap'
+  | 'flushClear';
+
+function positive(value: number | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new ConfigurationError(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/**
+ * Creates a cache for one namespace and subscribes it to the namespace's invalidations.
+ *
+ * @example
+ * const users = await createCache<User>({ broker, redis: 'redis://127.0.0.1:6379', namespace: 'users' });
+ * const user = await users.get('u-1', (id) => db.loadUser(id));
+ */
+export async function createCache<T = unknown>(options: CacheOptions): Promise<Cache<T>> {
+  const given = options.redis;
+  const ownsRedis = typeof given !== 'object';
+  const redis =
+    typeof given === 'object'
+      ? given
+      : new Redis(given ?? process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+  const cache = new Cache<T>(options, redis, ownsRedis);
+  try {
+    await cache.start();
+  } catch (error) {
+    if (ownsRedis) redis.disconnect();
+    throw error;
+  }
+  return cache;
+}

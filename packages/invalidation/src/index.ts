@@ -1,0 +1,9 @@
+/**
+ * `@ferry/invalidation`: a two-tier cache — an in-process LRU (L1) in front of Redis (L2) — kept
+ * consistent across instances by versioned invalidation events over any Ferry broker.
+ *
+ * @packageDocumentation
+ */
+export { Cache, createCache, INVALIDATION_TYPE } from './cache.js';
+export type { CacheOptions, CacheStats, CacheMetrics, SetOptions } from './cache.js';
+export { RedisIdempotencyStore } from './idempotency.js';
