@@ -67,8 +67,13 @@ export interface CacheStats {
     /** Invalidations waiting to be published again (their publish failed). */
     readonly pending: number;
   };
-  /** Times L1 was flushed: the broker disconnected, a sender's sequence jumped, or `clear()`. */
-  readonly flushes: { readonly disconnect: number; readonly gap: number; readonly clear: number };
+  /** Times L1 was flushed: the broker disconnected, a sender's sequence jumped, `clear()`, or Redis came back after a lost connection. */
+  readonly flushes: {
+    readonly disconnect: number;
+    readonly gap: number;
+    readonly clear: number;
+    readonly redis: number;
+  };
   /** True while L1 is bypassed (the broker is disconnected or not yet subscribed). */
   readonly bypassing: boolean;
   /** Delay from a sender's publish to this instance's receipt, ms (same clock across hosts assumed). */
@@ -156,6 +161,7 @@ export class Cache<T = unknown> {
     flushDisconnect: 0,
     flushGap: 0,
     flushClear: 0,
+    flushRedis: 0,
   };
   readonly #onDisconnected = (): void => {
     this.#bypass = true;
@@ -165,6 +171,20 @@ export class Cache<T = unknown> {
     // Resubscribed: what was published meanwhile may be lost, and L1 was flushed when the link went down.
     this.#flush('disconnect');
     this.#bypass = false;
+  };
+
+  #redisLost = false;
+  readonly #onRedisClosed = (): void => {
+    this.#redisLost = true;
+  };
+  /**
+   * Redis is back after a lost connection: it may have restarted without its data, and then its version
+   * counters start again at 1, below versions L1 still holds. Flush rather than trust them.
+   */
+  readonly #onRedisReady = (): void => {
+    if (!this.#redisLost) return;
+    this.#redisLost = false;
+    this.#flush('redis');
   };
 
   /** @internal use {@link createCache} */
@@ -196,6 +216,8 @@ export class Cache<T = unknown> {
 
   /** Subscribes to the namespace's invalidations (private: every instance gets every one). @internal */
   async start(): Promise<void> {
+    this.#redis.on('close', this.#onRedisClosed);
+    this.#redis.on('ready', this.#onRedisReady);
     this.#broker.on('disconnected', this.#onDisconnected);
     this.#broker.on('connected', this.#onConnected);
     this.#subscription = await this.#broker
@@ -212,7 +234,7 @@ export class Cache<T = unknown> {
    * @throws FerryError `FERRY_CACHE_STORE` when Redis fails and there is no loader (or `onStoreError: 'throw'`).
    */
   get(key: string, loader?: (key: string) => Promise<T> | T): Promise<T | undefined> {
-    this.#open();
+    if (this.#closed) return Promise.reject(new ClosedError(`Cache ${this.namespace}`));
     if (!this.#bypass) {
       const entry = this.#l1.get(key);
       if (entry !== undefined) {
@@ -324,7 +346,7 @@ export class Cache<T = unknown> {
       l2: { hits: c.l2Hits, misses: c.l2Misses, errors: c.l2Errors },
       loads: c.loads,
       invalidations: { sent: c.sent, received: c.received, evicted: c.evicted, pending: this.#pending.size },
-      flushes: { disconnect: c.flushDisconnect, gap: c.flushGap, clear: c.flushClear },
+      flushes: { disconnect: c.flushDisconnect, gap: c.flushGap, clear: c.flushClear, redis: c.flushRedis },
       bypassing: this.#bypass,
       propagationMs: this.#quantiles.summary(),
     };
@@ -340,6 +362,8 @@ export class Cache<T = unknown> {
     clearTimeout(this.#retryTimer);
     this.#broker.off('disconnected', this.#onDisconnected);
     this.#broker.off('connected', this.#onConnected);
+    this.#redis.off('close', this.#onRedisClosed);
+    this.#redis.off('ready', this.#onRedisReady);
     await this.#subscription?.close();
     if (this.#pending.size > 0) await this.#retryPending().catch(() => undefined);
     await this.#publishing.catch(() => undefined);
@@ -363,11 +387,18 @@ export class Cache<T = unknown> {
     }
   }
 
-  #flush(reason: 'disconnect' | 'gap' | 'clear'): void {
+  #flush(reason: 'disconnect' | 'gap' | 'clear' | 'redis'): void {
     this.#epoch++;
     this.#l1.clear();
     this.#newest.clear();
-    const counter = reason === 'disconnect' ? 'flushDisconnect' : reason === 'gap' ? 'flushGap' : 'flushClear';
+    const counter =
+      reason === 'disconnect'
+        ? 'flushDisconnect'
+        : reason === 'gap'
+          ? 'flushGap'
+          : reason === 'redis'
+            ? 'flushRedis'
+            : 'flushClear';
     this.#count(counter, 'cache.flush', { reason });
   }
 
@@ -423,7 +454,15 @@ export class Cache<T = unknown> {
   #send(body: { k?: ReadonlyArray<readonly [string, number]>; c?: true }): Promise<void> {
     const sent = this.#publishing.then(async () => {
       const event: Invalidation = { s: this.#id, q: ++this.#sequence, t: Date.now(), ...body };
-      await this.#producer.publish(this.#topic, { type: INVALIDATION_TYPE, data: event });
+      try {
+        await this.#producer.publish(this.#topic, { type: INVALIDATION_TYPE, data: event });
+      } catch (error) {
+        // Its keys wait in the retry queue, so the next event may take the same number: receivers then
+        // see no gap (and flush nothing) for a message whose content is sent again anyway. If this one
+        // does arrive late, the repeated number is harmless: events are applied whatever their number.
+        this.#sequence--;
+        throw error;
+      }
       this.#count('sent', 'cache.invalidation.sent');
     });
     this.#publishing = sent.catch(() => undefined);
@@ -474,7 +513,8 @@ type Counter =
   | 'evicted'
   | 'flushDisconnect'
   | 'flushGap'
-  | 'flushClear';
+  | 'flushClear'
+  | 'flushRedis';
 
 function positive(value: number | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
