@@ -151,10 +151,13 @@ export class Link {
   }
 }
 
-/** Destroys a socket with a TCP RST where possible (a plain destroy while still connecting). */
+/**
+ * Destroys a socket with a TCP RST where possible: a plain destroy while still connecting, or once its
+ * FIN went out (Node's `resetAndDestroy()` then fails with EINVAL and never emits `close`).
+ */
 export function reset(socket: Socket): void {
   if (socket.destroyed) return;
-  if (socket.connecting) {
+  if (socket.connecting || socket.writableEnded) {
     socket.destroy();
     return;
   }

@@ -140,7 +140,8 @@ export class Cache<T = unknown> {
   #epoch = 0;
   #bypass: boolean;
   readonly #lastSeen = new LRUCache<string, number>({ max: 10_000 });
-  readonly #inFlight = new Map<string, Promise<T | undefined>>();
+  /** Loads under way, with the epoch and the key's newest announced version when each began. */
+  readonly #inFlight = new Map<string, { epoch: number; newest: number; load: Promise<T | undefined> }>();
   /** Invalidations whose publish failed, newest version per key. */
   readonly #pending = new Map<string, number>();
   #retryTimer: NodeJS.Timeout | undefined;
@@ -243,11 +244,19 @@ export class Cache<T = unknown> {
       }
     }
     this.#count('l1Misses', 'cache.l1.miss');
+    // Join a load only if nothing was invalidated since it began: its result may predate that write.
+    const newest = this.#newest.get(key) ?? 0;
     const running = this.#inFlight.get(key);
-    if (running !== undefined) return running;
-    const load = this.#load(key, loader).finally(() => this.#inFlight.delete(key));
-    this.#inFlight.set(key, load);
-    return load;
+    if (running !== undefined && running.epoch === this.#epoch && running.newest === newest) return running.load;
+    const flight = {
+      epoch: this.#epoch,
+      newest,
+      load: this.#load(key, loader).finally(() => {
+        if (this.#inFlight.get(key) === flight) this.#inFlight.delete(key);
+      }),
+    };
+    this.#inFlight.set(key, flight);
+    return flight.load;
   }
 
   async #load(key: string, loader: ((key: string) => Promise<T> | T) | undefined): Promise<T | undefined> {
