@@ -14,7 +14,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'default',
-          include: ['packages/*/{src,test}/**/*.test.ts'],
+          include: ['packages/*/{src,test}/**/*.test.ts', 'examples/*/test/**/*.test.ts'],
           exclude: ['**/*.serial.test.ts', '**/node_modules/**', '**/dist/**'],
         },
       },
