@@ -22,6 +22,13 @@ export interface MqttConnectOptions {
    * subscriptions then last only as long as the broker object: see docs/transports/mqtt.md).
    */
   readonly instanceId?: string;
+  /**
+   * On `close()`, hand what this process's queue and group sessions hold to the other members (in any
+   * process) and end the sessions, instead of keeping them for a consumer that comes back with the same
+   * instance id. For scaling down for good: otherwise the broker keeps routing this instance's share to its
+   * sessions until they expire. Default false.
+   */
+  readonly handOffOnClose?: boolean;
   /** QoS of publishes. Default 1. Deliveries to Ferry consumers always use QoS 1 (PUBACK after the handler). */
   readonly qos?: QoS;
   /**
@@ -114,6 +121,7 @@ export interface MqttSettings {
   readonly instanceId: string;
   /** True when the instance id was configured (not generated): sessions outlive this process. */
   readonly stableInstance: boolean;
+  readonly handOffOnClose: boolean;
   readonly qos: QoS;
   readonly sessionExpirySec: number;
   readonly sharedSubscriptions: boolean | undefined;
@@ -181,6 +189,7 @@ export function resolveSettings(url: URL, options: MqttConnectOptions = {}, conn
     password: url.password !== '' ? decodeURIComponent(url.password) : options.password,
     instanceId: configured ?? randomBytes(5).toString('hex'),
     stableInstance: configured !== undefined,
+    handOffOnClose: options.handOffOnClose === true,
     qos: qosOf(options.qos, 'mqtt.qos') ?? 1,
     sessionExpirySec: nonNegativeInteger(options.sessionExpirySec, 'sessionExpirySec', 86_400, 0xffffffff),
     sharedSubscriptions: shared === null ? options.sharedSubscriptions : shared === 'true',

@@ -180,7 +180,7 @@ export class MqttTransport extends Emitter<TransportEvents> implements Transport
     });
     const departure = (): Leaving => {
       if (lease === undefined) return { departure: 'end' };
-      if (!s.stableInstance || lease.others() > 0) return { departure: 'hand-off' };
+      if (!s.stableInstance || s.handOffOnClose || lease.others() > 0) return { departure: 'hand-off' };
       // The last member of this process keeps the queue's or group's messages until it comes back. They
       // wait in slot 0's session, the one a returning consumer resumes first: a last member in another
       // slot makes sure slot 0 is subscribed, then hands what it holds to it.

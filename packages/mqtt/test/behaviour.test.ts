@@ -297,6 +297,34 @@ describe('mqtt sessions: what a queue keeps while its consumers are away', () =>
   });
 });
 
+describe('mqtt scaling down for good (handOffOnClose)', () => {
+  it('an instance closed with handOffOnClose leaves no share behind: the instance that stays gets everything published afterwards', async () => {
+    const q = queue(uniqueName('ferry-retire'));
+    const staying = track(await connectMqtt(MOSQUITTO_V5, { mqtt: { instanceId: uniqueName('stay').slice(0, 30) } }));
+    const leaving = track(
+      await connectMqtt(MOSQUITTO_V5, {
+        mqtt: { instanceId: uniqueName('leave').slice(0, 30), handOffOnClose: true },
+      }),
+    );
+    const got = new Set<string>();
+    await staying.consumer().subscribe(q, (m) => void got.add(m.id));
+    await leaving.consumer().subscribe(q, (m) => void got.add(m.id));
+    await leaving.close();
+    const publisher = track(await connectMqtt(MOSQUITTO_V5));
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const id = uniqueName('r');
+      ids.push(id);
+      await publisher.producer().publish(q, { id, type: 't', data: i });
+    }
+    await waitFor(
+      () => ids.every((id) => got.has(id)),
+      WAIT_MS,
+      () => `all 10 on the staying instance (got ${got.size})`,
+    );
+  });
+});
+
 describe('mqtt 3.1.1 poison (structured mode: no content type to go by)', () => {
   it('a payload that claims to be a CloudEvents document but is broken or hostile is dead-lettered (FERRY_DECODE) with its bytes, the handler never called', async () => {
     const q = queue(uniqueName('ferry-poison-v4'));
