@@ -377,7 +377,7 @@ export class Cache<T = unknown> {
     if (this.#pending.size > 0) await this.#retryPending().catch(() => undefined);
     await this.#publishing.catch(() => undefined);
     this.#l1.clear();
-    if (this.#ownsRedis) await this.#redis.quit().catch(() => this.#redis.disconnect());
+    if (this.#ownsRedis) await closeRedis(this.#redis);
   }
 
   #open(): void {
@@ -524,6 +524,18 @@ type Counter =
   | 'flushGap'
   | 'flushClear'
   | 'flushRedis';
+
+/**
+ * Closes an ioredis client: QUIT when connected (pending replies arrive first), else a plain disconnect
+ * (ioredis 6's `quit()` never settles while it is reconnecting with a command waiting).
+ */
+export async function closeRedis(client: Redis): Promise<void> {
+  if (client.status === 'ready') {
+    await client.quit().catch(() => client.disconnect());
+    return;
+  }
+  client.disconnect();
+}
 
 function positive(value: number | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;

@@ -14,7 +14,7 @@
 import { ContainerModule, type ServiceIdentifier } from 'inversify';
 import { Redis } from 'ioredis';
 import { FERRY_BROKER } from '@ferry/core/inversify';
-import { type Cache, type CacheOptions, createCache } from './cache.js';
+import { type Cache, type CacheOptions, closeRedis, createCache } from './cache.js';
 
 /** The Redis client the caches use. */
 export const FERRY_REDIS: ServiceIdentifier<Redis> = Symbol.for('ferry.Redis');
@@ -39,9 +39,7 @@ export function redisModule(
     bind(FERRY_REDIS)
       .toDynamicValue(() => new Redis(options.url ?? process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379'))
       .inSingletonScope()
-      .onDeactivation(async (client: Redis) => {
-        await client.quit().catch(() => client.disconnect());
-      });
+      .onDeactivation((client: Redis) => closeRedis(client));
   });
 }
 
