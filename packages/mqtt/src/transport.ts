@@ -129,7 +129,9 @@ export class MqttTransport extends Emitter<TransportEvents> implements Transport
         qos: hintQos(hints?.qos) ?? this.#settings.qos,
         retain: hints?.retain === true,
         properties: wire.properties,
-        unrouted: !options.mandatory ? 'ignore' : destination.kind === 'queue' ? 'wait' : 'reject',
+        // A queue publish nobody can receive is never dropped quietly, mandatory or not (dead letters
+        // are published with mandatory false); a topic publish fails only when mandatory.
+        unrouted: destination.kind === 'queue' ? 'wait' : options.mandatory ? 'reject' : 'ignore',
         label: `${destination.kind} ${destination.name}`,
       },
       options.signal,
