@@ -1,4 +1,4 @@
-import type { IPublishPacket, MqttClient, Packet } from 'mqtt';
+import type { IPublishPacket, MqttClient } from 'mqtt';
 import {
   ConfigurationError,
   type Delivery,
@@ -11,8 +11,10 @@ import {
 } from '@ferry/core';
 import type { ManagedConnection, Session } from './connection.js';
 import type { Publisher } from './publisher.js';
-import { keyOf, retryTopic, type SubscriptionPlan } from './topics.js';
-import { fromWire, toWire, type PublishProperties } from './wire.js';
+import { keyOf, type SubscriptionPlan } from './topics.js';
+import { fromWire } from './wire.js';
+import { type Held, takeOverAcks, writePuback } from './acks.js';
+import { forwardedCopy, retryCopy, unsubscribe } from './copies.js';
 
 /** What a subscription needs from its transport. */
 export interface SubscriptionDeps {
@@ -33,39 +35,6 @@ export type Departure = 'keep' | 'end' | 'hand-off';
 
 /** A hand-off ends once nothing arrived for this long, ms. */
 const HAND_OFF_QUIET_MS = 150;
-
-/** The mqtt.js internals the PUBACK hook replaces (pinned to mqtt ~5.16; covered by this package's tests). */
-interface HookableClient {
-  handleMessage(packet: Packet, callback: (error?: Error) => void): void;
-  _sendPacket(packet: Packet, cb?: (error?: Error) => void, ...rest: unknown[]): void;
-}
-
-/**
- * Takes an mqtt.js client's incoming PUBLISHes over: `onPublish` gets each one and mqtt.js reads on at
- * once, but the PUBACK mqtt.js would then send is dropped — the caller sends it (with `sendPuback`) when
- * it is time, or never. Install before the client connects.
- */
-export function takeOverAcks(mqttClient: MqttClient, onPublish: (packet: IPublishPacket) => void): void {
-  const client = mqttClient as unknown as HookableClient;
-  const send = client._sendPacket.bind(client);
-  client._sendPacket = (packet: Packet, cb?: (error?: Error) => void, ...rest: unknown[]) => {
-    if (packet.cmd === 'puback') {
-      cb?.();
-      return;
-    }
-    send(packet, cb, ...rest);
-  };
-  client.handleMessage = (packet: Packet, callback: (error?: Error) => void) => {
-    if (packet.cmd === 'publish') onPublish(packet);
-    callback();
-  };
-}
-
-/** A QoS 1 message whose PUBACK waits for its settlement. */
-interface Held {
-  readonly client: MqttClient;
-  readonly messageId: number;
-}
 
 /**
  * One subscription on a connection (and, for a queue or group, a persistent session) of its own.
@@ -166,8 +135,7 @@ export class MqttSubscription {
     if (held === undefined) return;
     // Never on another session: the broker re-sends the message on the new one (DUP).
     if (held.client !== this.#client || !held.client.connected) return;
-    const client = held.client as unknown as { _writePacket(packet: Packet, cb?: () => void): void };
-    client._writePacket({ cmd: 'puback', messageId: held.messageId });
+    writePuback(held);
   }
 
   #onMessage(client: MqttClient, packet: IPublishPacket): void {
@@ -261,23 +229,9 @@ export class MqttSubscription {
 
   /** The retry copy goes to this subscription's own queue or group only. */
   async #republish(envelope: Envelope, topicName: string): Promise<void> {
-    const target = retryTopic(this.plan, topicName);
-    // 3.1.1 has no headers: the attempt count must travel in a structured envelope.
-    const mode =
-      this.#deps.protocolVersion === 5 && this.#source.options.contentMode !== 'structured' ? 'binary' : 'structured';
-    const wire = toWire(envelope, mode, this.#deps.protocolVersion);
-    const signal = AbortSignal.timeout(this.#deps.publishTimeoutMs);
     await this.#deps.publisher.send(
-      {
-        topic: target,
-        payload: wire.payload,
-        qos: 1,
-        retain: false,
-        properties: wire.properties,
-        unrouted: 'wait',
-        label: `the retry topic of ${this.plan.label}`,
-      },
-      signal,
+      retryCopy(envelope, topicName, this.plan, this.#source, this.#deps.protocolVersion),
+      AbortSignal.timeout(this.#deps.publishTimeoutMs),
     );
   }
 
@@ -337,7 +291,7 @@ export class MqttSubscription {
     }
     if (this.#departure !== 'keep' && session !== undefined && session === this.connection.session) {
       // Stop the broker routing more to this session; what it queued already still arrives.
-      await this.#unsubscribe(session);
+      await unsubscribe(session, this.plan.filters);
       if (this.#departure === 'hand-off') {
         // The broker sends what it had queued for this session as PUBACKs free its window: forward each
         // to the queue or group (the other members) until nothing more comes.
@@ -363,38 +317,15 @@ export class MqttSubscription {
     });
   }
 
-  #unsubscribe(session: Session): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, 2_000);
-      session.client.unsubscribe([...this.plan.filters], () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
-
   /** Hand-off: republishes a message this session will not handle to its queue or group, byte for byte, then acknowledges it. */
   #forward(client: MqttClient, packet: IPublishPacket): void {
     this.#forwarding++;
     this.#lastArrival = Date.now();
-    const properties = packet.properties;
-    const copy: PublishProperties = {};
-    if (properties?.userProperties !== undefined) copy.userProperties = properties.userProperties;
-    if (properties?.contentType !== undefined) copy.contentType = properties.contentType;
-    if (properties?.correlationData !== undefined) copy.correlationData = properties.correlationData;
     const held: Held | undefined =
       packet.qos > 0 && packet.messageId !== undefined ? { client, messageId: packet.messageId } : undefined;
     this.#deps.publisher
       .send(
-        {
-          topic: retryTopic(this.plan, packet.topic),
-          payload: packet.payload as Buffer,
-          qos: 1,
-          retain: false,
-          properties: this.#deps.protocolVersion === 5 ? copy : undefined,
-          unrouted: 'wait',
-          label: this.plan.label,
-        },
+        forwardedCopy(packet, this.plan, this.#deps.protocolVersion),
         AbortSignal.timeout(this.#deps.publishTimeoutMs),
       )
       .then(

@@ -18,16 +18,17 @@ import {
   type TransportSubscribeOptions,
   type TransportSubscription,
   UnsupportedError,
-  deadLetterQueueName,
   ErrorCode,
   toFerryError,
 } from '@ferry/core';
 import { ManagedConnection, type ConnectionSpec } from './connection.js';
 import { hintQos, mqttCapabilities, resolveSettings, type MqttConnectOptions, type MqttSettings } from './options.js';
+import { probeSharedSubscriptions } from './probes.js';
+import { Reservations } from './reservations.js';
 import { Publisher, reportsUnrouted } from './publisher.js';
-import { claimSlot, claimSlotFor, ephemeralClientId, recordSession, type SlotLease } from './sessions.js';
-import { type Departure, MqttSubscription, takeOverAcks } from './subscription.js';
-import { planSubscription, publishTopic, type SubscriptionPlan } from './topics.js';
+import { claimSlot, ephemeralClientId, recordSession, type SlotLease } from './sessions.js';
+import { type Departure, MqttSubscription } from './subscription.js';
+import { planSubscription, publishTopic } from './topics.js';
 import { toWire, wireMode } from './wire.js';
 
 /** Private sessions (topic subscriptions without a group) outlive a connection loss by this much at most, s. */
@@ -56,8 +57,7 @@ export class MqttTransport extends Emitter<TransportEvents> implements Transport
   readonly #broker: string;
   /** Departures of closed subscriptions still under way (hand-offs publish through this transport). */
   readonly #departures = new Set<Promise<void>>();
-  /** Dead-letter queues whose sessions this transport subscribed in advance. */
-  readonly #deadLetterPlans = new Map<string, SubscriptionPlan>();
+  readonly #reservations: Reservations;
   readonly #link: LinkState;
 
   constructor(
@@ -72,7 +72,7 @@ export class MqttTransport extends Emitter<TransportEvents> implements Transport
       disconnected: (error) => this.emit('disconnected', error),
       connected: () => {
         this.emit('connected');
-        this.#reserveAgain();
+        this.#reservations.again((error) => this.emit('error', toFerryError(error, ErrorCode.CONNECTION)));
       },
     });
     this.#context = context;
@@ -80,6 +80,7 @@ export class MqttTransport extends Emitter<TransportEvents> implements Transport
     this.#shared = shared;
     this.#publishing = publishing;
     this.#broker = `${settings.host}:${settings.port}`;
+    this.#reservations = new Reservations(context, settings, this.#broker, shared);
     this.capabilities = mqttCapabilities({
       sharedSubscriptions: shared,
       protocolVersion: settings.protocolVersion,
@@ -187,7 +188,7 @@ export class MqttTransport extends Emitter<TransportEvents> implements Transport
       // wait in slot 0's session, the one a returning consumer resumes first: a last member in another
       // slot makes sure slot 0 is subscribed, then hands what it holds to it.
       if (lease.slot === 0) return { departure: 'keep' };
-      return { departure: 'hand-off', prepare: () => this.#reserve(plan, 0) };
+      return { departure: 'hand-off', prepare: () => this.#reservations.reserve(plan, 0) };
     };
     const entry = { subscription, departure, lease };
     const signal = AbortSignal.timeout(this.#publishTimeoutMs);
@@ -198,7 +199,8 @@ export class MqttTransport extends Emitter<TransportEvents> implements Transport
       connection.on('up', () => this.#maybeUp());
       this.#subscriptions.add(entry);
       await abortable(subscription.start(session), signal);
-      if (persistent && s.stableInstance) await abortable(this.#reserveDeadLetters(source, options.group), signal);
+      if (persistent && s.stableInstance)
+        await abortable(this.#reservations.deadLetters(source, options.group), signal);
     } catch (error) {
       this.#subscriptions.delete(entry);
       const closed = subscription.shutdownNow(lease === undefined ? 'end' : 'keep', 0);
@@ -225,67 +227,6 @@ export class MqttTransport extends Emitter<TransportEvents> implements Transport
         return Promise.resolve();
       },
     };
-  }
-
-  /**
-   * MQTT brokers keep messages only for sessions that subscribed: so that a dead letter is never dropped
-   * for want of a reader, the session that this instance's consumer of the dead-letter queue will resume
-   * (slot 0) subscribes now, unless this process already consumes it.
-   */
-  async #reserveDeadLetters(source: Destination, group: string | undefined): Promise<void> {
-    const dlq = { kind: 'queue', name: deadLetterQueueName(source, group), options: {} } as const;
-    const plan = planSubscription(dlq, undefined, 'reserve', this.#shared);
-    this.#deadLetterPlans.set(plan.sessionKey, plan);
-    await this.#reserve(plan, 0, true);
-  }
-
-  /**
-   * After an outage, subscribes the dead-letter sessions again: Mosquitto 2.0 does not persist shared
-   * subscriptions, so a restart leaves offline sessions without them (measured here).
-   */
-  #reserveAgain(): void {
-    for (const plan of this.#deadLetterPlans.values()) {
-      this.#reserve(plan, 0).catch((error: unknown) => this.emit('error', toFerryError(error, ErrorCode.CONNECTION)));
-    }
-  }
-
-  /**
-   * Makes sure `slot`'s persistent session of a queue or group is subscribed, without consuming from it:
-   * the broker then keeps its share of messages for the consumer that resumes that session. Skipped
-   * while this process uses the slot (the subscription exists then). `once`: at most once per process.
-   */
-  async #reserve(plan: SubscriptionPlan, slot: number, once = false): Promise<void> {
-    const s = this.#settings;
-    const key = `${this.#broker}|${s.instanceId}|${plan.sessionKey}`;
-    if (once && reserved.has(key)) return;
-    let finish!: () => void;
-    const work = new Promise<void>((resolve) => (finish = resolve));
-    const clientId = await claimSlotFor(this.#broker, s.instanceId, plan.sessionKey, slot, work);
-    if (clientId === undefined) return; // a consumer of this process holds it: the subscription exists
-    try {
-      recordSession(this.#broker, clientId);
-      const { logger, redactor, reconnect } = this.#context;
-      const connection = new ManagedConnection(
-        { role: 'reserve', clientId, clean: false, sessionExpirySec: s.sessionExpirySec },
-        s,
-        reconnect,
-        logger,
-        redactor,
-      );
-      // Never handle (or acknowledge) what a resumed session delivers: it waits for its consumer.
-      connection.onClient = (client) => takeOverAcks(client, () => undefined);
-      const session = await connection.open();
-      try {
-        await new Promise<void>((resolve, reject) => {
-          session.client.subscribe([...plan.filters], { qos: 1 }, (error) => (error ? reject(error) : resolve()));
-        });
-        reserved.add(key);
-      } finally {
-        await connection.close();
-      }
-    } finally {
-      finish();
-    }
   }
 
   async close(): Promise<void> {
@@ -333,62 +274,9 @@ interface Leaving {
   readonly prepare?: () => Promise<void>;
 }
 
-/** Dead-letter sessions this process made sure of (per broker, instance and queue). */
-const reserved = new Set<string>();
-
 /** How many unacknowledged messages the broker may send one subscription: its concurrency plus room for retries waiting out their delay. */
 function receiveWindow(concurrency: number): number {
   return Math.min(65_535, Math.max(concurrency * 2, concurrency + 10));
-}
-
-/** Probe results per broker (`host:port`): does a 3.1.1 broker deliver through `$share/…`? */
-const probes = new Map<string, Promise<boolean>>();
-
-/**
- * MQTT 3.1.1 has no way to ask whether the broker does shared subscriptions, and RabbitMQ's plugin
- * takes `$share/…` as a literal topic without a word: subscribe through a share and publish once.
- */
-function probeSharedSubscriptions(context: TransportContext, settings: MqttSettings): Promise<boolean> {
-  const key = `${settings.host}:${settings.port}`;
-  let probe = probes.get(key);
-  if (probe === undefined) {
-    probe = (async () => {
-      const id = randomBytes(6).toString('hex');
-      const connection = new ManagedConnection(
-        { role: 'probe', clientId: `ferry-probe-${id}`, clean: true, sessionExpirySec: 0 },
-        settings,
-        context.reconnect,
-        context.logger,
-        context.redactor,
-      );
-      const session = await connection.open();
-      try {
-        return await new Promise<boolean>((resolve) => {
-          const timer = setTimeout(() => resolve(false), 2_000);
-          session.client.on('message', (topic) => {
-            if (topic === `ferry.probe/${id}`) {
-              clearTimeout(timer);
-              resolve(true);
-            }
-          });
-          session.client.on('close', () => resolve(false));
-          session.client.subscribe(`$share/ferry-probe-${id}/ferry.probe/${id}`, { qos: 1 }, (error, granted) => {
-            if (error || (granted ?? []).some((g) => g.qos >= 0x80)) {
-              clearTimeout(timer);
-              resolve(false);
-              return;
-            }
-            session.client.publish(`ferry.probe/${id}`, 'probe', { qos: 1 });
-          });
-        });
-      } finally {
-        await connection.close();
-      }
-    })();
-    probes.set(key, probe);
-    probe.catch(() => probes.delete(key));
-  }
-  return probe;
 }
 
 /** The factory `connect('mqtt://…')` uses. */
