@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import {
@@ -9,100 +8,27 @@ import {
   jsonCodec,
   type Logger,
   type Message,
-  type Producer,
   type Subscription,
   topic,
-  toFerryError,
 } from '@ferry/core';
+import { Announcer } from './announcer.js';
+import {
+  type CacheMetrics,
+  type CacheOptions,
+  type CacheStats,
+  closeRedis,
+  type Invalidation,
+  NAMESPACE,
+  positive,
+  type SetOptions,
+} from './options.js';
 import { Quantiles } from './quantiles.js';
 import { Store } from './store.js';
-
-/** Options of {@link createCache}. */
-export interface CacheOptions {
-  /** The broker the invalidations travel on (any transport). Not closed by the cache. */
-  readonly broker: Broker;
-  /** An ioredis client (not closed by the cache) or a Redis URL (the cache owns that client). Default `REDIS_URL`, else `redis://127.0.0.1:6379`. */
-  readonly redis?: Redis | string;
-  /** Separates caches: Redis keys `ferry:cache:<namespace>:…` and the topic `ferry.cache.<namespace>`. Letters, digits, `_`, `-`. */
-  readonly namespace: string;
-  /** L1 (in-process LRU): most entries (default 10000) and their TTL (default 60000 ms). */
-  readonly l1?: { readonly maxEntries?: number; readonly ttlMs?: number };
-  /** Default TTL of L2 (Redis) entries, ms. Default 3600000 (one hour). */
-  readonly l2TtlMs?: number;
-  /** Encodes values for Redis. Default: core's JSON codec (hostile-input safe). */
-  readonly codec?: Codec;
-  /** What `get` does when Redis fails: `loader` (default) answers from the loader without caching; `throw` rejects with `FERRY_CACHE_STORE`. */
-  readonly onStoreError?: 'loader' | 'throw';
-  /** Optional hook for a metrics library: counters and observed durations, named `cache.*`. */
-  readonly metrics?: CacheMetrics;
-  /** Where the cache logs (default: the broker's logger is not reachable, so silent). */
-  readonly logger?: Logger;
-}
-
-/** A metrics library adapter (Prometheus, OpenTelemetry, StatsD…). */
-export interface CacheMetrics {
-  increment(name: string, labels: Readonly<Record<string, string>>): void;
-  observe(name: string, value: number, labels: Readonly<Record<string, string>>): void;
-}
-
-/** Options of {@link Cache.set}. */
-export interface SetOptions {
-  /** TTL of the L2 entry, ms (default `l2TtlMs`); L1 keeps it at most its own TTL. */
-  readonly ttlMs?: number;
-  /** Tags: `invalidateTag(tag)` evicts every key carrying one, on every instance. */
-  readonly tags?: readonly string[];
-}
-
-/** What `stats()` reports. */
-export interface CacheStats {
-  readonly l1: { readonly hits: number; readonly misses: number; readonly size: number };
-  readonly l2: { readonly hits: number; readonly misses: number; readonly errors: number };
-  /** Loader calls (single-flight: one per key at a time). */
-  readonly loads: number;
-  readonly invalidations: {
-    readonly sent: number;
-    readonly received: number;
-    /** L1 entries evicted by received invalidations. */
-    readonly evicted: number;
-    /** Invalidations waiting to be published again (their publish failed). */
-    readonly pending: number;
-  };
-  /** Times L1 was flushed: the broker disconnected, a sender's sequence jumped, `clear()`, or Redis came back after a lost connection. */
-  readonly flushes: {
-    readonly disconnect: number;
-    readonly gap: number;
-    readonly clear: number;
-    readonly redis: number;
-  };
-  /** True while L1 is bypassed (the broker is disconnected or not yet subscribed). */
-  readonly bypassing: boolean;
-  /** Delay from a sender's publish to this instance's receipt, ms (same clock across hosts assumed). */
-  readonly propagationMs: { readonly count: number; readonly p50: number; readonly p99: number; readonly max: number };
-}
-
-/** The event on the invalidation topic: keys and versions, never values. */
-interface Invalidation {
-  /** Sender (a cache instance). */
-  readonly s: string;
-  /** The sender's sequence number, 1, 2, 3…: a jump means something was missed. */
-  readonly q: number;
-  /** Sent at (sender's `Date.now()`). */
-  readonly t: number;
-  /** `[key, version]` pairs. */
-  readonly k?: ReadonlyArray<readonly [string, number]>;
-  /** The whole namespace was cleared. */
-  readonly c?: true;
-}
-
-/** The message type on the invalidation topic. */
-export const INVALIDATION_TYPE = 'ferry.cache.invalidated';
 
 interface Entry {
   readonly value: unknown;
   readonly version: number;
 }
-
-const NAMESPACE = /^[A-Za-z0-9_-]{1,100}$/;
 
 /**
  * A two-tier cache for one namespace: an in-process LRU (L1) in front of Redis (L2), kept consistent
@@ -120,7 +46,6 @@ const NAMESPACE = /^[A-Za-z0-9_-]{1,100}$/;
 export class Cache<T = unknown> {
   readonly namespace: string;
   readonly #broker: Broker;
-  readonly #producer: Producer;
   readonly #redis: Redis;
   readonly #ownsRedis: boolean;
   readonly #store: Store;
@@ -133,19 +58,14 @@ export class Cache<T = unknown> {
   readonly #onStoreError: 'loader' | 'throw';
   readonly #metrics: CacheMetrics | undefined;
   readonly #logger: Logger | undefined;
-  readonly #id = randomBytes(8).toString('hex');
   readonly #topic;
-  #sequence = 0;
   /** Bumped by every flush: a fill that started before it is dropped. */
   #epoch = 0;
   #bypass: boolean;
   readonly #lastSeen = new LRUCache<string, number>({ max: 10_000 });
   /** Loads under way, with the epoch and the key's newest announced version when each began. */
   readonly #inFlight = new Map<string, { epoch: number; newest: number; load: Promise<T | undefined> }>();
-  /** Invalidations whose publish failed, newest version per key. */
-  readonly #pending = new Map<string, number>();
-  #retryTimer: NodeJS.Timeout | undefined;
-  #publishing: Promise<void> = Promise.resolve();
+  readonly #announcer: Announcer;
   #subscription: Subscription | undefined;
   #closed = false;
   readonly #quantiles = new Quantiles(4_096);
@@ -197,7 +117,6 @@ export class Cache<T = unknown> {
     }
     this.namespace = options.namespace;
     this.#broker = options.broker;
-    this.#producer = options.broker.producer();
     this.#redis = redis;
     this.#ownsRedis = ownsRedis;
     this.#codec = options.codec ?? jsonCodec();
@@ -212,6 +131,14 @@ export class Cache<T = unknown> {
     this.#metrics = options.metrics;
     this.#logger = options.logger;
     this.#topic = topic(`ferry.cache.${options.namespace}`);
+    this.#announcer = new Announcer(options.broker.producer(), this.#topic, {
+      sent: () => this.#count('sent', 'cache.invalidation.sent'),
+      failed: (keys, error) =>
+        this.#logger?.warn(
+          { namespace: this.namespace, keys, error: error.message },
+          'cache invalidation not published: queued for a retry',
+        ),
+    });
     this.#bypass = true;
   }
 
@@ -315,7 +242,7 @@ export class Cache<T = unknown> {
     const ttlMs = positive(options.ttlMs, 'ttlMs', this.#l2TtlMs);
     const version = await this.#store.write(key, this.#codec.encode(value), ttlMs, options.tags ?? []);
     this.#fill(key, version, value, epoch);
-    await this.#announce([[key, version]]);
+    await this.#announcer.announce([[key, version]]);
   }
 
   /** Deletes `key` from L2 and every instance's L1. @throws FerryError `FERRY_CACHE_STORE` */
@@ -328,7 +255,7 @@ export class Cache<T = unknown> {
     this.#open();
     const versions = await this.#store.delete(keys);
     this.#apply(versions);
-    await this.#announce(versions);
+    await this.#announcer.announce(versions);
   }
 
   /** Deletes every key written with `tag`, from L2 and every instance's L1. @throws FerryError `FERRY_CACHE_STORE` */
@@ -336,7 +263,7 @@ export class Cache<T = unknown> {
     this.#open();
     const versions = await this.#store.deleteTag(tag);
     this.#apply(versions);
-    await this.#announce(versions);
+    await this.#announcer.announce(versions);
   }
 
   /** Deletes the whole namespace from L2 and every instance's L1. @throws FerryError `FERRY_CACHE_STORE` */
@@ -344,7 +271,7 @@ export class Cache<T = unknown> {
     this.#open();
     await this.#store.clear();
     this.#flush('clear');
-    await this.#send({ c: true });
+    await this.#announcer.send({ c: true });
   }
 
   /** Counters, sizes and the propagation delay of received invalidations. */
@@ -354,7 +281,7 @@ export class Cache<T = unknown> {
       l1: { hits: c.l1Hits, misses: c.l1Misses, size: this.#l1.size },
       l2: { hits: c.l2Hits, misses: c.l2Misses, errors: c.l2Errors },
       loads: c.loads,
-      invalidations: { sent: c.sent, received: c.received, evicted: c.evicted, pending: this.#pending.size },
+      invalidations: { sent: c.sent, received: c.received, evicted: c.evicted, pending: this.#announcer.pending },
       flushes: { disconnect: c.flushDisconnect, gap: c.flushGap, clear: c.flushClear, redis: c.flushRedis },
       bypassing: this.#bypass,
       propagationMs: this.#quantiles.summary(),
@@ -368,14 +295,12 @@ export class Cache<T = unknown> {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#retryTimer);
     this.#broker.off('disconnected', this.#onDisconnected);
     this.#broker.off('connected', this.#onConnected);
     this.#redis.off('close', this.#onRedisClosed);
     this.#redis.off('ready', this.#onRedisReady);
     await this.#subscription?.close();
-    if (this.#pending.size > 0) await this.#retryPending().catch(() => undefined);
-    await this.#publishing.catch(() => undefined);
+    await this.#announcer.close();
     this.#l1.clear();
     if (this.#ownsRedis) await closeRedis(this.#redis);
   }
@@ -422,14 +347,14 @@ export class Cache<T = unknown> {
       this.#quantiles.add(delay);
       this.#metrics?.observe('cache.invalidation.propagation_ms', delay, { namespace: this.namespace });
     }
-    if (event.s !== this.#id) {
+    if (event.s !== this.#announcer.id) {
       const last = this.#lastSeen.get(event.s);
       // A jump in a sender's sequence: something was missed. Flush rather than guess what.
       if (last !== undefined && event.q > last + 1) this.#flush('gap');
       if (last === undefined || event.q > last) this.#lastSeen.set(event.s, event.q);
     }
     if (event.c === true) {
-      if (event.s !== this.#id) this.#flush('clear');
+      if (event.s !== this.#announcer.id) this.#flush('clear');
       return;
     }
     if (Array.isArray(event.k)) {
@@ -439,68 +364,6 @@ export class Cache<T = unknown> {
             Array.isArray(pair) && typeof pair[0] === 'string' && typeof pair[1] === 'number',
         ),
       );
-    }
-  }
-
-  /** Publishes invalidations after the L2 write; a failure queues them for a retry (newest version per key). */
-  async #announce(versions: ReadonlyArray<readonly [string, number]>): Promise<void> {
-    if (versions.length === 0) return;
-    try {
-      await this.#send({ k: versions });
-    } catch (error) {
-      for (const [key, version] of versions) {
-        if ((this.#pending.get(key) ?? 0) < version) this.#pending.set(key, version);
-      }
-      this.#logger?.warn(
-        { namespace: this.namespace, keys: versions.length, error: (error as Error).message },
-        'cache invalidation not published: queued for a retry',
-      );
-      this.#scheduleRetry(1);
-    }
-  }
-
-  /** Sends one event; events of this instance go out one after the other, so sequence numbers arrive in order. */
-  #send(body: { k?: ReadonlyArray<readonly [string, number]>; c?: true }): Promise<void> {
-    const sent = this.#publishing.then(async () => {
-      const event: Invalidation = { s: this.#id, q: ++this.#sequence, t: Date.now(), ...body };
-      try {
-        await this.#producer.publish(this.#topic, { type: INVALIDATION_TYPE, data: event });
-      } catch (error) {
-        // Its keys wait in the retry queue, so the next event may take the same number: receivers then
-        // see no gap (and flush nothing) for a message whose content is sent again anyway. If this one
-        // does arrive late, the repeated number is harmless: events are applied whatever their number.
-        this.#sequence--;
-        throw error;
-      }
-      this.#count('sent', 'cache.invalidation.sent');
-    });
-    this.#publishing = sent.catch(() => undefined);
-    return sent;
-  }
-
-  #scheduleRetry(attempt: number): void {
-    if (this.#closed || this.#retryTimer !== undefined) return;
-    const delay = Math.min(100 * 2 ** (attempt - 1), 5_000);
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = undefined;
-      this.#retryPending().then(
-        () => undefined,
-        () => this.#scheduleRetry(attempt + 1),
-      );
-    }, delay);
-    this.#retryTimer.unref();
-  }
-
-  async #retryPending(): Promise<void> {
-    const versions = [...this.#pending.entries()];
-    if (versions.length === 0) return;
-    try {
-      await this.#send({ k: versions });
-    } catch (error) {
-      throw toFerryError(error);
-    }
-    for (const [key, version] of versions) {
-      if (this.#pending.get(key) === version) this.#pending.delete(key);
     }
   }
 
@@ -524,26 +387,6 @@ type Counter =
   | 'flushGap'
   | 'flushClear'
   | 'flushRedis';
-
-/**
- * Closes an ioredis client: QUIT when connected (pending replies arrive first), else a plain disconnect
- * (ioredis 6's `quit()` never settles while it is reconnecting with a command waiting).
- */
-export async function closeRedis(client: Redis): Promise<void> {
-  if (client.status === 'ready') {
-    await client.quit().catch(() => client.disconnect());
-    return;
-  }
-  client.disconnect();
-}
-
-function positive(value: number | undefined, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value <= 0) {
-    throw new ConfigurationError(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
 
 /**
  * Creates a cache for one namespace and subscribes it to the namespace's invalidations.

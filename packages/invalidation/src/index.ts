@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
-export { Cache, createCache, INVALIDATION_TYPE } from './cache.js';
-export type { CacheOptions, CacheStats, CacheMetrics, SetOptions } from './cache.js';
+export { Cache, createCache } from './cache.js';
+export { INVALIDATION_TYPE } from './options.js';
+export type { CacheOptions, CacheStats, CacheMetrics, SetOptions } from './options.js';
 export { RedisIdempotencyStore } from './idempotency.js';

@@ -14,7 +14,8 @@
 import { ContainerModule, type ServiceIdentifier } from 'inversify';
 import { Redis } from 'ioredis';
 import { FERRY_BROKER } from '@ferry/core/inversify';
-import { type Cache, type CacheOptions, closeRedis, createCache } from './cache.js';
+import { type Cache, createCache } from './cache.js';
+import { type CacheOptions, closeRedis } from './options.js';
 
 /** The Redis client the caches use. */
 export const FERRY_REDIS: ServiceIdentifier<Redis> = Symbol.for('ferry.Redis');
