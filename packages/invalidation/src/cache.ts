@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
+import { LocalTier } from './local.js';
 import {
   type Broker,
   type Codec,
@@ -25,11 +26,6 @@ import {
 import { Quantiles } from './quantiles.js';
 import { Store } from './store.js';
 
-interface Entry {
-  readonly value: unknown;
-  readonly version: number;
-}
-
 /**
  * A two-tier cache for one namespace: an in-process LRU (L1) in front of Redis (L2), kept consistent
  * across instances by invalidation events over a Ferry broker. Create it with {@link createCache}.
@@ -50,17 +46,13 @@ export class Cache<T = unknown> {
   readonly #ownsRedis: boolean;
   readonly #store: Store;
   readonly #codec: Codec;
-  readonly #l1: LRUCache<string, Entry>;
+  readonly #l1: LocalTier;
   readonly #l1TtlMs: number;
   readonly #l2TtlMs: number;
-  /** Per key, the newest version an invalidation announced: fills below it are stale. */
-  readonly #newest: LRUCache<string, number>;
   readonly #onStoreError: 'loader' | 'throw';
   readonly #metrics: CacheMetrics | undefined;
   readonly #logger: Logger | undefined;
   readonly #topic;
-  /** Bumped by every flush: a fill that started before it is dropped. */
-  #epoch = 0;
   #bypass: boolean;
   readonly #lastSeen = new LRUCache<string, number>({ max: 10_000 });
   /** Loads under way, with the epoch and the key's newest announced version when each began. */
@@ -123,8 +115,7 @@ export class Cache<T = unknown> {
     this.#l2TtlMs = positive(options.l2TtlMs, 'l2TtlMs', 3_600_000);
     this.#l1TtlMs = Math.min(positive(options.l1?.ttlMs, 'l1.ttlMs', 60_000), this.#l2TtlMs);
     const maxEntries = positive(options.l1?.maxEntries, 'l1.maxEntries', 10_000);
-    this.#l1 = new LRUCache<string, Entry>({ max: maxEntries, ttl: this.#l1TtlMs, ttlAutopurge: false });
-    this.#newest = new LRUCache<string, number>({ max: maxEntries * 4, ttl: this.#l1TtlMs * 2 });
+    this.#l1 = new LocalTier(maxEntries, this.#l1TtlMs);
     // Version counters outlive every value and L1 entry, so a version never goes back for a holder.
     this.#store = new Store(redis, options.namespace, this.#l2TtlMs + this.#l1TtlMs + 86_400_000);
     this.#onStoreError = options.onStoreError ?? 'loader';
@@ -172,11 +163,11 @@ export class Cache<T = unknown> {
     }
     this.#count('l1Misses', 'cache.l1.miss');
     // Join a load only if nothing was invalidated since it began: its result may predate that write.
-    const newest = this.#newest.get(key) ?? 0;
+    const newest = this.#l1.newest(key);
     const running = this.#inFlight.get(key);
-    if (running !== undefined && running.epoch === this.#epoch && running.newest === newest) return running.load;
+    if (running !== undefined && running.epoch === this.#l1.epoch && running.newest === newest) return running.load;
     const flight = {
-      epoch: this.#epoch,
+      epoch: this.#l1.epoch,
       newest,
       load: this.#load(key, loader).finally(() => {
         if (this.#inFlight.get(key) === flight) this.#inFlight.delete(key);
@@ -187,7 +178,7 @@ export class Cache<T = unknown> {
   }
 
   async #load(key: string, loader: ((key: string) => Promise<T> | T) | undefined): Promise<T | undefined> {
-    const epoch = this.#epoch;
+    const epoch = this.#l1.epoch;
     let stored;
     try {
       stored = await this.#store.read(key);
@@ -223,11 +214,7 @@ export class Cache<T = unknown> {
 
   /** Puts a version into L1 unless it is stale: a newer version was announced, or L1 was flushed since the read began. */
   #fill(key: string, version: number, value: unknown, epoch: number): void {
-    if (this.#bypass || epoch !== this.#epoch) return;
-    if ((this.#newest.get(key) ?? 0) > version) return;
-    const held = this.#l1.peek(key);
-    if (held !== undefined && held.version > version) return;
-    this.#l1.set(key, { value, version });
+    if (!this.#bypass) this.#l1.fill(key, version, value, epoch);
   }
 
   /**
@@ -238,7 +225,7 @@ export class Cache<T = unknown> {
    */
   async set(key: string, value: T, options: SetOptions = {}): Promise<void> {
     this.#open();
-    const epoch = this.#epoch;
+    const epoch = this.#l1.epoch;
     const ttlMs = positive(options.ttlMs, 'ttlMs', this.#l2TtlMs);
     const version = await this.#store.write(key, this.#codec.encode(value), ttlMs, options.tags ?? []);
     this.#fill(key, version, value, epoch);
@@ -301,7 +288,7 @@ export class Cache<T = unknown> {
     this.#redis.off('ready', this.#onRedisReady);
     await this.#subscription?.close();
     await this.#announcer.close();
-    this.#l1.clear();
+    this.#l1.flush();
     if (this.#ownsRedis) await closeRedis(this.#redis);
   }
 
@@ -311,20 +298,12 @@ export class Cache<T = unknown> {
 
   /** Evicts L1 entries older than the given versions and remembers the versions for later fills. */
   #apply(versions: ReadonlyArray<readonly [string, number]>): void {
-    for (const [key, version] of versions) {
-      if ((this.#newest.get(key) ?? 0) < version) this.#newest.set(key, version);
-      const held = this.#l1.peek(key);
-      if (held !== undefined && held.version < version) {
-        this.#l1.delete(key);
-        this.#count('evicted', 'cache.invalidation.evicted');
-      }
-    }
+    const evicted = this.#l1.apply(versions);
+    for (let i = 0; i < evicted; i++) this.#count('evicted', 'cache.invalidation.evicted');
   }
 
   #flush(reason: 'disconnect' | 'gap' | 'clear' | 'redis'): void {
-    this.#epoch++;
-    this.#l1.clear();
-    this.#newest.clear();
+    this.#l1.flush();
     const counter =
       reason === 'disconnect'
         ? 'flushDisconnect'
