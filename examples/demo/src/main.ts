@@ -2,12 +2,16 @@
  * Ferry's narrated demo: `npm run demo [-- --url <broker-url>]`. The broker URL comes from `--url`,
  * else `FERRY_URL`, else `memory://demo` (the in-process transport: no broker needed). The same code
  * runs on every transport; a chapter needing a capability the transport lacks is skipped, saying why.
+ * The last two chapters run the order-processing and user-cache examples on the same URL; the cache
+ * chapter also needs Redis at `REDIS_URL` (default redis://127.0.0.1:6379) and is skipped without it.
  */
 import { inspect } from 'node:util';
 import { connect, FerryError, type Broker } from '@ferry/core';
 import { deadLetter } from './chapters/dead-letter.js';
 import { fanOut } from './chapters/fan-out.js';
 import { idempotent } from './chapters/idempotency.js';
+import { orderProcessing } from './chapters/order-processing.js';
+import { userCache } from './chapters/user-cache.js';
 import { workQueue } from './chapters/work-queue.js';
 import { createScene, type Chapter } from './scene.js';
 import { DemoError } from './wait.js';
@@ -15,7 +19,7 @@ import { DemoError } from './wait.js';
 const DEFAULT_URL = 'memory://demo';
 const CLOSE_TIMEOUT_MS = 10_000;
 const USAGE = `usage: npm run demo [-- --url <broker-url>]   (or FERRY_URL=<broker-url>; default ${DEFAULT_URL})`;
-const CHAPTERS: readonly Chapter[] = [workQueue, fanOut, deadLetter, idempotent];
+const CHAPTERS: readonly Chapter[] = [workQueue, fanOut, deadLetter, idempotent, orderProcessing, userCache];
 
 const print = (line = ''): void => void process.stdout.write(`${line}\n`);
 // `npm run demo | head` closes the pipe early: stop quietly instead of crashing on EPIPE.
@@ -62,13 +66,14 @@ async function closeWithin(broker: Broker, ms: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const broker = await connect(brokerUrl(process.argv.slice(2)), { source: 'ferry-demo' });
+  const url = brokerUrl(process.argv.slice(2));
+  const broker = await connect(url, { source: 'ferry-demo' });
   const reported: string[] = [];
   broker.on('error', (error) => reported.push(`${error.code}: ${error.message}`));
   print(`Ferry demo on ${broker.health().url} (transport: ${broker.transport})`);
   let failure: Error | undefined;
   try {
-    const scene = createScene(broker, print);
+    const scene = createScene(broker, url, print);
     for (const [index, chapter] of CHAPTERS.entries()) {
       print();
       print(`${index + 1}. ${chapter.title}`);

@@ -10,6 +10,13 @@ export const RUN_HEADER = 'x-demo-run';
 /** What every chapter gets: the broker, one producer, and a narrator. */
 export interface Scene {
   readonly broker: Broker;
+  /**
+   * The URL the demo connected to, credentials included, for chapters that open connections of their
+   * own (the examples do). `broker.health().url` hides the password.
+   */
+  readonly url: string;
+  /** A short id of this run (8 hex digits): names made from it are new on every run. */
+  readonly run: string;
   readonly producer: Producer;
   /** Id and headers for a message of this run; `name` keeps ids readable and unique per run. */
   readonly stamp: (name: string) => EventExtras & { readonly id: string; readonly headers: Headers };
@@ -17,6 +24,11 @@ export interface Scene {
   readonly mine: (message: { readonly headers: Headers }) => boolean;
   /** Prints one line of the story, indented under the chapter title (`depth` adds indentation). */
   readonly say: (line: string, depth?: number) => void;
+  /**
+   * Prints an example's own narration (one or more lines) under the chapter: blank lines dropped, any
+   * indentation as one level deeper, a step `2. …` as `2) …`.
+   */
+  readonly relay: (text: string) => void;
 }
 
 /** Boolean capabilities a chapter may need. */
@@ -32,13 +44,24 @@ export interface Chapter {
   run(scene: Scene): Promise<void>;
 }
 
-export function createScene(broker: Broker, write: (line: string) => void): Scene {
+export function createScene(broker: Broker, url: string, write: (line: string) => void): Scene {
   const run = randomUUID().slice(0, 8);
+  const say = (line: string, depth = 0): void => write(`${'  '.repeat(depth + 1)}${line}`);
   return {
     broker,
+    url,
+    run,
     producer: broker.producer(),
     stamp: (name) => ({ id: `demo-${run}-${name}`, headers: { [RUN_HEADER]: run } }),
     mine: (message) => message.headers[RUN_HEADER] === run,
-    say: (line, depth = 0) => write(`${'  '.repeat(depth + 1)}${line}`),
+    say,
+    relay: (text) => {
+      for (const line of text.split('\n')) {
+        const body = line.trimStart();
+        if (body === '') continue;
+        const indented = body.length < line.length;
+        say(indented ? body : body.replace(/^(\d+)\. /, '$1) '), indented ? 1 : 0);
+      }
+    },
   };
 }

@@ -1,3 +1,5 @@
+import { FerryError } from '@ferry/core';
+
 /** How long any single wait may take before the demo fails, ms. Generous, so a real broker fits too. */
 export const WAIT_TIMEOUT_MS = 10_000;
 
@@ -55,4 +57,14 @@ export class Collector<T> {
 /** Throws a {@link DemoError} when `condition` is false. */
 export function expect(condition: boolean, message: string): asserts condition {
   if (!condition) throw new DemoError(message);
+}
+
+/**
+ * A failure inside an example a chapter runs, as a {@link DemoError} naming the example (the demo prints
+ * its message without a stack). A `FerryError` passes through: the demo prints its code.
+ */
+export function failureOf(example: string, error: unknown): Error {
+  if (error instanceof FerryError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new DemoError(`${example}: ${message}`, { cause: error });
 }
