@@ -117,5 +117,5 @@ export {
 export type { ReceivedMessage } from './structured.js';
 export { Emitter } from './emitter.js';
 export { LinkState, Reconnector, InDoubtError, abortable, pause, resendInDoubt } from './link.js';
-export type { LinkEvents, ReconnectTarget } from './link.js';
+export type { LinkEvents, ReconnectTarget, ResumablePart } from './link.js';
 export type { EventMap } from './emitter.js';

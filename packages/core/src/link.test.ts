@@ -116,3 +116,26 @@ describe('resendInDoubt', () => {
     ).rejects.toThrow('gave up: ERROR frame');
   });
 });
+
+describe('LinkState.upWhenReady', () => {
+  it('reports up only once every part is ready, resuming the first one that is not and checking again when it is', async () => {
+    const events: string[] = [];
+    const link = new LinkState('test link', {
+      disconnected: () => events.push('disconnected'),
+      connected: () => events.push('connected'),
+    });
+    link.down(new ConnectionError('cut'));
+    let resumed = 0;
+    const late = { ready: false, resume: () => (resumed++, Promise.resolve().then(() => void (late.ready = true))) };
+    const parts = [{ ready: true, resume: () => undefined }, late];
+    const recheck = (): void => link.upWhenReady(parts, recheck);
+    recheck();
+    expect(link.status).toBe('reconnecting');
+    expect(resumed).toBe(1);
+    await waitFor(() => link.status === 'up', 2_000, 'the link to be up');
+    expect(events).toEqual(['disconnected', 'connected']);
+    link.close();
+    link.upWhenReady([], recheck);
+    expect(link.status).toBe('down');
+  });
+});

@@ -122,6 +122,21 @@ export class LinkState {
     }
   }
 
+  /**
+   * Reports the link up once every part is ready (a transport's subscriptions, each subscribed again on
+   * its new session after a reconnect): otherwise resumes the first part that is not, and runs `recheck`
+   * once that part is. Does nothing once closed.
+   */
+  upWhenReady(parts: Iterable<ResumablePart>, recheck: () => void): void {
+    if (this.#status === 'down') return;
+    for (const part of parts) {
+      if (part.ready) continue;
+      part.resume()?.then(recheck, () => undefined);
+      return;
+    }
+    this.up();
+  }
+
   /** Closed for good: every wait ends with `ClosedError`. */
   close(): void {
     this.#status = 'down';
@@ -138,6 +153,14 @@ export class LinkState {
       if (this.#status === 'down') throw new ClosedError(this.#what);
     });
   }
+}
+
+/** A part of a link that must be ready before the link counts as up (e.g. a subscription). */
+export interface ResumablePart {
+  /** Subscribed (or otherwise restored) on the live connection. */
+  readonly ready: boolean;
+  /** Restores it on the live connection; resolves once ready, or `undefined` while it has no connection. */
+  resume(): Promise<void> | undefined;
 }
 
 /** What a {@link Reconnector} drives: one connection attempt, and what to do with its result. */

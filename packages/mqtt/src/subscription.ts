@@ -87,6 +87,12 @@ export class MqttSubscription {
     });
   }
 
+  /** Subscribes on the live session (see {@link start}); `undefined` while there is none. */
+  resume(): Promise<void> | undefined {
+    const session = this.connection.session;
+    return session === undefined ? undefined : this.start(session);
+  }
+
   /** True once SUBSCRIBEd on the live session and the broker answered. */
   get ready(): boolean {
     return this.#session !== undefined && this.#session === this.connection.session && this.#subscribed;

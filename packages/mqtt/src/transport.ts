@@ -251,20 +251,12 @@ export class MqttTransport extends Emitter<TransportEvents> implements Transport
   }
 
   #maybeUp(): void {
-    if (this.#link.status === 'down') return;
     if (this.#publishing.session === undefined) return;
-    for (const { subscription } of this.#subscriptions) {
-      if (!subscription.ready) {
-        const session = subscription.connection.session;
-        if (session !== undefined)
-          void subscription.start(session).then(
-            () => this.#maybeUp(),
-            () => undefined,
-          );
-        return;
-      }
-    }
-    this.#link.up();
+    // A subscription not subscribed again yet: resume it, and look again once it is.
+    this.#link.upWhenReady(
+      [...this.#subscriptions].map((entry) => entry.subscription),
+      () => this.#maybeUp(),
+    );
   }
 }
 

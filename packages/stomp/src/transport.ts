@@ -142,21 +142,9 @@ export class StompTransport extends Emitter<TransportEvents> implements Transpor
   }
 
   #maybeUp(): void {
-    if (this.#link.status === 'down') return;
     if (this.#publishing.session === undefined) return;
-    for (const subscription of this.#subscriptions) {
-      if (!subscription.ready) {
-        // Not resubscribed yet: look again once its RECEIPT came.
-        const session = subscription.connection.session;
-        if (session !== undefined)
-          void subscription.start(session).then(
-            () => this.#maybeUp(),
-            () => undefined,
-          );
-        return;
-      }
-    }
-    this.#link.up();
+    // A subscription not subscribed again yet: resume it, and look again once it is.
+    this.#link.upWhenReady(this.#subscriptions, () => this.#maybeUp());
   }
 }
 
