@@ -14,7 +14,6 @@ import {
 } from '@ferry/core';
 import { Announcer } from './announcer.js';
 import {
-  type CacheMetrics,
   type CacheOptions,
   type CacheStats,
   closeRedis,
@@ -23,7 +22,7 @@ import {
   positive,
   type SetOptions,
 } from './options.js';
-import { Quantiles } from './quantiles.js';
+import { type Counter, Counters, type FlushReason } from './counters.js';
 import { Store } from './store.js';
 
 /**
@@ -50,7 +49,6 @@ export class Cache<T = unknown> {
   readonly #l1TtlMs: number;
   readonly #l2TtlMs: number;
   readonly #onStoreError: 'loader' | 'throw';
-  readonly #metrics: CacheMetrics | undefined;
   readonly #logger: Logger | undefined;
   readonly #topic;
   #bypass: boolean;
@@ -60,22 +58,7 @@ export class Cache<T = unknown> {
   readonly #announcer: Announcer;
   #subscription: Subscription | undefined;
   #closed = false;
-  readonly #quantiles = new Quantiles(4_096);
-  readonly #counts: Record<Counter, number> = {
-    l1Hits: 0,
-    l1Misses: 0,
-    l2Hits: 0,
-    l2Misses: 0,
-    l2Errors: 0,
-    loads: 0,
-    sent: 0,
-    received: 0,
-    evicted: 0,
-    flushDisconnect: 0,
-    flushGap: 0,
-    flushClear: 0,
-    flushRedis: 0,
-  };
+  readonly #counters: Counters;
   readonly #onDisconnected = (): void => {
     this.#bypass = true;
     this.#flush('disconnect');
@@ -119,7 +102,7 @@ export class Cache<T = unknown> {
     // Version counters outlive every value and L1 entry, so a version never goes back for a holder.
     this.#store = new Store(redis, options.namespace, this.#l2TtlMs + this.#l1TtlMs + 86_400_000);
     this.#onStoreError = options.onStoreError ?? 'loader';
-    this.#metrics = options.metrics;
+    this.#counters = new Counters(options.namespace, options.metrics);
     this.#logger = options.logger;
     this.#topic = topic(`ferry.cache.${options.namespace}`);
     this.#announcer = new Announcer(options.broker.producer(), this.#topic, {
@@ -263,16 +246,11 @@ export class Cache<T = unknown> {
 
   /** Counters, sizes and the propagation delay of received invalidations. */
   stats(): CacheStats {
-    const c = this.#counts;
-    return {
-      l1: { hits: c.l1Hits, misses: c.l1Misses, size: this.#l1.size },
-      l2: { hits: c.l2Hits, misses: c.l2Misses, errors: c.l2Errors },
-      loads: c.loads,
-      invalidations: { sent: c.sent, received: c.received, evicted: c.evicted, pending: this.#announcer.pending },
-      flushes: { disconnect: c.flushDisconnect, gap: c.flushGap, clear: c.flushClear, redis: c.flushRedis },
+    return this.#counters.snapshot({
+      l1Size: this.#l1.size,
+      pending: this.#announcer.pending,
       bypassing: this.#bypass,
-      propagationMs: this.#quantiles.summary(),
-    };
+    });
   }
 
   /**
@@ -299,20 +277,12 @@ export class Cache<T = unknown> {
   /** Evicts L1 entries older than the given versions and remembers the versions for later fills. */
   #apply(versions: ReadonlyArray<readonly [string, number]>): void {
     const evicted = this.#l1.apply(versions);
-    for (let i = 0; i < evicted; i++) this.#count('evicted', 'cache.invalidation.evicted');
+    if (evicted > 0) this.#counters.count('evicted', 'cache.invalidation.evicted', {}, evicted);
   }
 
-  #flush(reason: 'disconnect' | 'gap' | 'clear' | 'redis'): void {
+  #flush(reason: FlushReason): void {
     this.#l1.flush();
-    const counter =
-      reason === 'disconnect'
-        ? 'flushDisconnect'
-        : reason === 'gap'
-          ? 'flushGap'
-          : reason === 'redis'
-            ? 'flushRedis'
-            : 'flushClear';
-    this.#count(counter, 'cache.flush', { reason });
+    this.#counters.flushed(reason);
   }
 
   #receive(message: Message<Invalidation>): void {
@@ -321,11 +291,7 @@ export class Cache<T = unknown> {
       return; // not ours: nothing to evict
     }
     this.#count('received', 'cache.invalidation.received');
-    if (typeof event.t === 'number') {
-      const delay = Math.max(0, Date.now() - event.t);
-      this.#quantiles.add(delay);
-      this.#metrics?.observe('cache.invalidation.propagation_ms', delay, { namespace: this.namespace });
-    }
+    if (typeof event.t === 'number') this.#counters.propagated(Math.max(0, Date.now() - event.t));
     if (event.s !== this.#announcer.id) {
       const last = this.#lastSeen.get(event.s);
       // A jump in a sender's sequence: something was missed. Flush rather than guess what.
@@ -347,25 +313,9 @@ export class Cache<T = unknown> {
   }
 
   #count(counter: Counter, metric: string, labels: Record<string, string> = {}): void {
-    this.#counts[counter]++;
-    this.#metrics?.increment(metric, { namespace: this.namespace, ...labels });
+    this.#counters.count(counter, metric, labels);
   }
 }
-
-type Counter =
-  | 'l1Hits'
-  | 'l1Misses'
-  | 'l2Hits'
-  | 'l2Misses'
-  | 'l2Errors'
-  | 'loads'
-  | 'sent'
-  | 'received'
-  | 'evicted'
-  | 'flushDisconnect'
-  | 'flushGap'
-  | 'flushClear'
-  | 'flushRedis';
 
 /**
  * Creates a cache for one namespace and subscribes it to the namespace's invalidations.
