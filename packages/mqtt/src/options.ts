@@ -110,6 +110,14 @@ export function mqttCapabilities(features: {
   });
 }
 
+/**
+ * How many unacknowledged messages the broker may send one subscription (MQTT 5 Receive Maximum): its
+ * concurrency plus room for retries waiting out their delay. @internal
+ */
+export function receiveWindow(concurrency: number): number {
+  return Math.min(65_535, Math.max(concurrency * 2, concurrency + 10));
+}
+
 /** Settings resolved from the URL and `ConnectOptions.mqtt`. @internal */
 export interface MqttSettings {
   readonly tls: boolean;

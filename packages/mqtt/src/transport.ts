@@ -22,7 +22,14 @@ import {
   toFerryError,
 } from '@ferry/core';
 import { ManagedConnection, type ConnectionSpec } from './connection.js';
-import { hintQos, mqttCapabilities, resolveSettings, type MqttConnectOptions, type MqttSettings } from './options.js';
+import {
+  hintQos,
+  mqttCapabilities,
+  receiveWindow,
+  resolveSettings,
+  type MqttConnectOptions,
+  type MqttSettings,
+} from './options.js';
 import { probeSharedSubscriptions } from './probes.js';
 import { Reservations } from './reservations.js';
 import { Publisher, reportsUnrouted } from './publisher.js';
@@ -264,11 +271,6 @@ export class MqttTransport extends Emitter<TransportEvents> implements Transport
 interface Leaving {
   readonly departure: Departure;
   readonly prepare?: () => Promise<void>;
-}
-
-/** How many unacknowledged messages the broker may send one subscription: its concurrency plus room for retries waiting out their delay. */
-function receiveWindow(concurrency: number): number {
-  return Math.min(65_535, Math.max(concurrency * 2, concurrency + 10));
 }
 
 /** The factory `connect('mqtt://…')` uses. */
