@@ -1,79 +1,8 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { ConnectionError, queue } from '@ferry/core';
-import { waitFor } from '@ferry/conformance';
+import { makeCertificates, waitFor } from '@ferry/conformance';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectAmqp } from './broker.js';
 import { type PrivateNode, startPrivateNode } from './private-node.js';
-
-const run = promisify(execFile);
-
-/** A CA and a server certificate for `localhost`, made with openssl at test time. */
-async function makeCertificates(): Promise<{ ca: string; cert: string; key: string; otherCa: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'ferry-tls-'));
-  const ssl = (...args: string[]) => run('openssl', args, { cwd: dir, timeout: 30_000 });
-  try {
-    for (const name of ['ca', 'other']) {
-      await ssl(
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        `/CN=Ferry test ${name}`,
-        '-keyout',
-        `${name}.key`,
-        '-out',
-        `${name}.pem`,
-      );
-    }
-    await ssl(
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-subj',
-      '/CN=localhost',
-      '-keyout',
-      'server.key',
-      '-out',
-      'server.csr',
-    );
-    await run('sh', ['-c', 'printf "subjectAltName=DNS:localhost,IP:127.0.0.1" > ext.cnf'], { cwd: dir });
-    await ssl(
-      'x509',
-      '-req',
-      '-in',
-      'server.csr',
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-days',
-      '1',
-      '-extfile',
-      'ext.cnf',
-      '-out',
-      'server.pem',
-    );
-    const read = (file: string) => readFile(join(dir, file), 'utf8');
-    return {
-      ca: await read('ca.pem'),
-      cert: await read('server.pem'),
-      key: await read('server.key'),
-      otherCa: await read('other.pem'),
-    };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
 
 /** amqps:// against a private node with a TLS listener and a CA made for the test. */
 describe('amqp over TLS (amqps://) on a private node', () => {

@@ -21,6 +21,8 @@ export type {
   RawMessage,
 } from './types.js';
 export { FaultProxy } from './proxy.js';
+export { makeCertificates } from './tls.js';
+export type { TestCertificates } from './tls.js';
 export type { FaultProxyOptions, FaultProxyStats } from './proxy.js';
 export { uniqueName, waitFor, observeFor, deferred, rejection, inParallel, Tally } from './helpers.js';
 export type { Deferred } from './helpers.js';

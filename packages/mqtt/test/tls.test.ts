@@ -1,80 +1,9 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { type Broker, type ConnectOptions, ConnectionError, connect, type Logger, queue } from '@ferry/core';
-import { uniqueName, waitFor } from '@ferry/conformance';
+import { makeCertificates, type TestCertificates, uniqueName, waitFor } from '@ferry/conformance';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_RECONNECT } from './broker.js';
 import { PrivateMosquitto, type PrivateMosquittoOptions } from './private-mosquitto.js';
-
-const run = promisify(execFile);
-
-/** A CA, a server certificate it signed for `localhost` and 127.0.0.1, and another CA: made with openssl at test time. */
-async function makeCertificates(): Promise<{ ca: string; cert: string; key: string; otherCa: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'ferry-mqtt-tls-'));
-  const ssl = (...args: string[]) => run('openssl', args, { cwd: dir, timeout: 30_000 });
-  try {
-    for (const name of ['ca', 'other']) {
-      await ssl(
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        `/CN=Ferry test ${name}`,
-        '-keyout',
-        `${name}.key`,
-        '-out',
-        `${name}.pem`,
-      );
-    }
-    await ssl(
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-subj',
-      '/CN=localhost',
-      '-keyout',
-      'server.key',
-      '-out',
-      'server.csr',
-    );
-    await run('sh', ['-c', 'printf "subjectAltName=DNS:localhost,IP:127.0.0.1" > ext.cnf'], { cwd: dir });
-    await ssl(
-      'x509',
-      '-req',
-      '-in',
-      'server.csr',
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-days',
-      '1',
-      '-extfile',
-      'ext.cnf',
-      '-out',
-      'server.pem',
-    );
-    const read = (file: string) => readFile(join(dir, file), 'utf8');
-    return {
-      ca: await read('ca.pem'),
-      cert: await read('server.pem'),
-      key: await read('server.key'),
-      otherCa: await read('other.pem'),
-    };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
 
 /** An instance id of its own per connection: every test has a fresh broker anyway. */
 function instanceId(): string {
@@ -200,7 +129,7 @@ function expectNoSecret(text: string, ...passwords: string[]): void {
 }
 
 describe('mqtt over TLS (mqtts://) on a private Mosquitto with a CA made for the test', () => {
-  let certs: Awaited<ReturnType<typeof makeCertificates>>;
+  let certs: TestCertificates;
   beforeAll(async () => {
     certs = await makeCertificates();
   }, 60_000);
