@@ -1,5 +1,5 @@
 import type { IPublishPacket } from 'mqtt';
-import type { Destination, Envelope } from '@ferry/core';
+import { ConfigurationError, type Destination, type Envelope } from '@ferry/core';
 import type { Session } from './connection.js';
 import type { Outgoing } from './publisher.js';
 import { retryTopic, type SubscriptionPlan } from './topics.js';
@@ -51,6 +51,32 @@ export function unsubscribe(session: Session, filters: readonly string[]): Promi
     const timer = setTimeout(resolve, 2_000);
     session.client.unsubscribe([...filters], () => {
       clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** SUBSCRIBEs a plan's filters at QoS 1; resolves on the SUBACK. @throws ConfigurationError when the broker refuses one */
+export function subscribeFilters(session: Session, plan: SubscriptionPlan): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    session.client.subscribe([...plan.filters], { qos: 1 }, (error, granted) => {
+      if (error !== undefined && error !== null) {
+        reject(
+          new ConfigurationError(`The MQTT broker refused SUBSCRIBE for ${plan.label}: ${error.message}`, {
+            cause: error,
+          }),
+        );
+        return;
+      }
+      const refused = (granted ?? []).filter((g) => g.qos >= 0x80);
+      if (refused.length > 0) {
+        reject(
+          new ConfigurationError(
+            `The MQTT broker refused SUBSCRIBE ${refused.map((g) => g.topic).join(', ')} for ${plan.label} (reason code 0x${refused[0]!.qos.toString(16)}): check the broker's ACL and that it supports these filters`,
+          ),
+        );
+        return;
+      }
       resolve();
     });
   });

@@ -1,5 +1,6 @@
 import { type Destination, deadLetterQueueName, type TransportContext } from '@ferry/core';
 import { takeOverAcks } from './acks.js';
+import { subscribeFilters } from './copies.js';
 import { ManagedConnection } from './connection.js';
 import type { MqttSettings } from './options.js';
 import { claimSlotFor, recordSession } from './sessions.js';
@@ -75,9 +76,7 @@ export class Reservations {
       connection.onClient = (client) => takeOverAcks(client, () => undefined);
       const session = await connection.open();
       try {
-        await new Promise<void>((resolve, reject) => {
-          session.client.subscribe([...plan.filters], { qos: 1 }, (error) => (error ? reject(error) : resolve()));
-        });
+        await subscribeFilters(session, plan);
         reserved.add(key);
       } finally {
         await connection.close();

@@ -150,3 +150,35 @@ export function persistentSessions(broker?: string): readonly string[] {
   if (broker !== undefined) return [...(created.get(broker) ?? [])];
   return [...new Set([...created.values()].flatMap((ids) => [...ids]))];
 }
+
+/**
+ * How a closing subscription leaves its broker session: `keep` it (with what the broker keeps collecting
+ * for it) for the consumer that comes back with the same instance id; `end` it (a private
+ * subscription); or `hand-off` what it still holds to the other members of its queue or group, then
+ * end it (another member goes on, or no one could ever resume this session).
+ */
+export type Departure = 'keep' | 'end' | 'hand-off';
+
+/** How a subscription leaves: its departure, and what must happen before a hand-off. */
+export interface Leaving {
+  readonly departure: Departure;
+  readonly prepare?: () => Promise<void>;
+}
+
+/**
+ * How a subscription with `lease` (none: a private one) leaves when it closes. The last member of this
+ * process keeps the queue's or group's messages until it comes back, in slot 0's session, the one a
+ * returning consumer resumes first: a last member in another slot makes sure slot 0 is subscribed
+ * (`reserveSlot0`), then hands what it holds to it. Any other member hands off, and so does every member
+ * without a stable instance id or told to (`handOffOnClose`).
+ */
+export function leavingOf(
+  lease: SlotLease | undefined,
+  settings: { readonly stableInstance: boolean; readonly handOffOnClose: boolean },
+  reserveSlot0: () => Promise<void>,
+): Leaving {
+  if (lease === undefined) return { departure: 'end' };
+  if (!settings.stableInstance || settings.handOffOnClose || lease.others() > 0) return { departure: 'hand-off' };
+  if (lease.slot === 0) return { departure: 'keep' };
+  return { departure: 'hand-off', prepare: reserveSlot0 };
+}

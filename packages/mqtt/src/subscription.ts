@@ -1,20 +1,19 @@
 import type { IPublishPacket, MqttClient } from 'mqtt';
 import {
-  ConfigurationError,
   type Delivery,
   type Destination,
   type Envelope,
   type FerryError,
-  topic,
   toFerryError,
   type TransportSubscribeOptions,
 } from '@ferry/core';
 import type { ManagedConnection, Session } from './connection.js';
 import type { Publisher } from './publisher.js';
-import { keyOf, type SubscriptionPlan } from './topics.js';
+import { destinationOf, type SubscriptionPlan } from './topics.js';
 import { fromWire } from './wire.js';
 import { type Held, takeOverAcks, writePuback } from './acks.js';
-import { forwardedCopy, retryCopy, unsubscribe } from './copies.js';
+import type { Departure } from './sessions.js';
+import { forwardedCopy, retryCopy, subscribeFilters, unsubscribe } from './copies.js';
 
 /** What a subscription needs from its transport. */
 export interface SubscriptionDeps {
@@ -24,14 +23,6 @@ export interface SubscriptionDeps {
   readonly protocolVersion: 4 | 5;
   readonly onError: (error: FerryError) => void;
 }
-
-/**
- * How a closing subscription leaves its broker session: `keep` it (with what the broker keeps collecting
- * for it) for the consumer that comes back with the same instance id; `end` it (a private
- * subscription); or `hand-off` what it still holds to the other members of its queue or group, then
- * end it (another member goes on, or no one could ever resume this session).
- */
-export type Departure = 'keep' | 'end' | 'hand-off';
 
 /** A hand-off ends once nothing arrived for this long, ms. */
 const HAND_OFF_QUIET_MS = 150;
@@ -104,28 +95,8 @@ export class MqttSubscription {
     if (this.#session === session && this.#started !== undefined) return this.#started;
     this.#session = session;
     this.#subscribed = false;
-    const started = new Promise<void>((resolve, reject) => {
-      session.client.subscribe([...this.plan.filters], { qos: 1 }, (error, granted) => {
-        if (error !== undefined && error !== null) {
-          reject(
-            new ConfigurationError(`The MQTT broker refused SUBSCRIBE for ${this.plan.label}: ${error.message}`, {
-              cause: error,
-            }),
-          );
-          return;
-        }
-        const refused = (granted ?? []).filter((g) => g.qos >= 0x80);
-        if (refused.length > 0) {
-          reject(
-            new ConfigurationError(
-              `The MQTT broker refused SUBSCRIBE ${refused.map((g) => g.topic).join(', ')} for ${this.plan.label} (reason code 0x${refused[0]!.qos.toString(16)}): check the broker's ACL and that it supports these filters`,
-            ),
-          );
-          return;
-        }
-        if (this.#session === session) this.#subscribed = true;
-        resolve();
-      });
+    const started = subscribeFilters(session, this.plan).then(() => {
+      if (this.#session === session) this.#subscribed = true;
     });
     this.#started = started;
     return started;
@@ -192,7 +163,7 @@ export class MqttSubscription {
     const redelivered = packet.dup;
     const delivery: Delivery = {
       envelope,
-      destination: this.#destinationOf(topicName),
+      destination: destinationOf(this.#source, this.plan, topicName),
       redelivered,
       ...(error === undefined ? {} : { error }),
       ack: () => {
@@ -239,16 +210,6 @@ export class MqttSubscription {
       retryCopy(envelope, topicName, this.plan, this.#source, this.#deps.protocolVersion),
       AbortSignal.timeout(this.#deps.publishTimeoutMs),
     );
-  }
-
-  /** The queue, or the topic with the concrete key the message was published to. */
-  #destinationOf(topicName: string): Destination {
-    if (this.#source.kind === 'queue') return this.#source;
-    try {
-      return topic(keyOf(this.plan, topicName), this.#source.options);
-    } catch {
-      return this.#source;
-    }
   }
 
   /**

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ConfigurationError, ErrorCode, UnsupportedError, type Destination } from '@ferry/core';
+import { ConfigurationError, ErrorCode, UnsupportedError, type Destination, topic } from '@ferry/core';
 
 /**
  * First level of the topics retries of a topic group or a private subscription go to. It holds a dot,
@@ -164,4 +164,14 @@ export function planSubscription(
     sessionKey: `private:${privateId}`,
     label: `topic ${source.name}`,
   };
+}
+
+/** Where a received message was published: the queue, or the topic with its concrete key. */
+export function destinationOf(source: Destination, plan: SubscriptionPlan, topicName: string): Destination {
+  if (source.kind === 'queue') return source;
+  try {
+    return topic(keyOf(plan, topicName), source.options);
+  } catch {
+    return source;
+  }
 }

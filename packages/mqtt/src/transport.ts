@@ -33,8 +33,8 @@ import {
 import { probeSharedSubscriptions } from './probes.js';
 import { Reservations } from './reservations.js';
 import { Publisher, reportsUnrouted } from './publisher.js';
-import { claimSlot, ephemeralClientId, recordSession, type SlotLease } from './sessions.js';
-import { type Departure, MqttSubscription } from './subscription.js';
+import { claimSlot, ephemeralClientId, type Leaving, leavingOf, recordSession, type SlotLease } from './sessions.js';
+import { MqttSubscription } from './subscription.js';
 import { planSubscription, publishTopic } from './topics.js';
 import { toWire, wireMode } from './wire.js';
 
@@ -188,15 +188,7 @@ export class MqttTransport extends Emitter<TransportEvents> implements Transport
       protocolVersion: s.protocolVersion,
       onError: (error) => this.emit('error', error),
     });
-    const departure = (): Leaving => {
-      if (lease === undefined) return { departure: 'end' };
-      if (!s.stableInstance || s.handOffOnClose || lease.others() > 0) return { departure: 'hand-off' };
-      // The last member of this process keeps the queue's or group's messages until it comes back. They
-      // wait in slot 0's session, the one a returning consumer resumes first: a last member in another
-      // slot makes sure slot 0 is subscribed, then hands what it holds to it.
-      if (lease.slot === 0) return { departure: 'keep' };
-      return { departure: 'hand-off', prepare: () => this.#reservations.reserve(plan, 0) };
-    };
+    const departure = (): Leaving => leavingOf(lease, s, () => this.#reservations.reserve(plan, 0));
     const entry = { subscription, departure, lease };
     const signal = AbortSignal.timeout(this.#publishTimeoutMs);
     try {
@@ -265,12 +257,6 @@ export class MqttTransport extends Emitter<TransportEvents> implements Transport
       () => this.#maybeUp(),
     );
   }
-}
-
-/** How a subscription leaves: its departure, and what must happen before a hand-off. */
-interface Leaving {
-  readonly departure: Departure;
-  readonly prepare?: () => Promise<void>;
 }
 
 /** The factory `connect('mqtt://…')` uses. */
