@@ -52,12 +52,26 @@ export function jsonCodec(options: JsonCodecOptions = {}): Codec {
     },
     decode(body) {
       if (body.byteLength === 0) return undefined;
-      // A text shorter than the limit cannot nest deeper than it: skip the scan.
-      const depth = body.byteLength <= maxDepth ? 0 : jsonDepth(body);
+      const text = utf8.decode(body);
+      // A text with no more opening brackets than the limit cannot nest deeper than it: skip the scan.
+      const depth = openingBrackets(text, maxDepth) <= maxDepth ? 0 : jsonDepth(body);
       if (depth > maxDepth) throw new RangeError(`JSON nesting depth ${depth} exceeds the limit of ${maxDepth}`);
-      return secureJson.parse(utf8.decode(body), null, { protoAction: 'error', constructorAction: 'error' }) as unknown;
+      // A key can spell `__proto__` or `constructor` only literally or with \u escapes: a text with
+      // neither cannot pollute a prototype, so it skips the slower guarded parse.
+      if (!text.includes('\\u') && !text.includes('__proto__') && !text.includes('constructor')) {
+        return JSON.parse(text) as unknown;
+      }
+      return secureJson.parse(text, null, { protoAction: 'error', constructorAction: 'error' }) as unknown;
     },
   };
+}
+
+/** How many `{` and `[` a text holds, counting no further than `limit + 1` (native string search). */
+function openingBrackets(text: string, limit: number): number {
+  let count = 0;
+  for (let i = text.indexOf('{'); i !== -1; i = text.indexOf('{', i + 1)) if (++count > limit) return count;
+  for (let i = text.indexOf('['); i !== -1; i = text.indexOf('[', i + 1)) if (++count > limit) return count;
+  return count;
 }
 
 /** Deepest array/object nesting in a JSON text, counting only brackets outside strings. */

@@ -38,4 +38,24 @@ describe('Deadlines', () => {
     expect(new Set(signals).size).toBeLessThanOrEqual(2);
     expect(signals.every((s) => !s.aborted)).toBe(true);
   });
+
+  it('reuses one bucket for sequential operations, keeps nothing of settled ones, and never aborts an idle bucket', async () => {
+    const deadlines = new Deadlines(40);
+    const signals = new Set<AbortSignal>();
+    for (let i = 0; i < 200; i++) {
+      await deadlines.run((signal) => {
+        signals.add(signal);
+        return Promise.resolve(i);
+      });
+    }
+    // 200 sequential operations within a few ms share one or two 50 ms buckets, not 200 signals.
+    expect(signals.size).toBeLessThanOrEqual(3);
+    await new Promise((resolve) => setTimeout(resolve, 120)); // past every bucket's deadline
+    expect([...signals].some((s) => s.aborted)).toBe(false);
+    // A bucket whose earlier operations settled still times out an operation that joins it later.
+    const first = await deadlines.run(() => Promise.resolve('first'));
+    expect(first).toBe('first');
+    const hanging = deadlines.run(() => new Promise<never>(() => undefined));
+    expect(await rejection(hanging)).toBe(DEADLINE_PASSED);
+  });
 });

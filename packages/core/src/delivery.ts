@@ -19,7 +19,7 @@ import type { Backoff } from './backoff.js';
 import type { ResolvedRetry } from './options.js';
 import { exceedsSize } from './size.js';
 import type { Deadlines } from './deadline.js';
-import { within } from './timing.js';
+import { isoNow, within } from './timing.js';
 import type { Redactor } from './redact.js';
 import type { Delivery, Transport } from './transport.js';
 
@@ -109,7 +109,7 @@ async function prepare(
       id: a.id,
       type: a.type,
       source: a.source,
-      time: a.time ?? new Date().toISOString(),
+      time: a.time ?? isoNow(),
       datacontenttype: contentType,
       subject: a.subject,
       key: a.partitionkey,

@@ -3,6 +3,7 @@ import { CodecRegistry } from './codec.js';
 import { describeDestination, type Destination } from './destination.js';
 import { ConfigurationError } from './errors.js';
 import { CLOUDEVENTS_HEADER_PREFIX, HEADER_ATTEMPT, isReservedHeader } from './headers.js';
+import { isoNow } from './timing.js';
 import { ENVELOPE_ATTRIBUTE_NAMES, type Envelope, type EnvelopeAttributes, type OutgoingMessage } from './message.js';
 
 const KNOWN_ATTRIBUTES: ReadonlySet<string> = new Set(ENVELOPE_ATTRIBUTE_NAMES);
@@ -24,17 +25,17 @@ export function createEnvelope(
   if (message.time instanceof Date && Number.isNaN(message.time.getTime())) {
     throw new ConfigurationError('message.time is an invalid Date: pass a valid Date or an RFC 3339 string');
   }
-  const time = message.time instanceof Date ? message.time.toISOString() : (message.time ?? new Date().toISOString());
-  const attributes: EnvelopeAttributes = {
+  const time = message.time instanceof Date ? message.time.toISOString() : (message.time ?? isoNow());
+  const attributes: { -readonly [K in keyof EnvelopeAttributes]: EnvelopeAttributes[K] } = {
     id: message.id ?? randomUUID(),
     type: message.type,
     source,
     specversion: SPEC_VERSION,
     time,
     datacontenttype: contentType,
-    ...(message.subject === undefined ? {} : { subject: message.subject }),
-    ...(message.key === undefined ? {} : { partitionkey: message.key }),
   };
+  if (message.subject !== undefined) attributes.subject = message.subject;
+  if (message.key !== undefined) attributes.partitionkey = message.key;
   return { attributes, headers, body };
 }
 

@@ -18,3 +18,20 @@ export async function within(promise: Promise<unknown>, ms: number): Promise<boo
 export async function drain(pending: ReadonlySet<Promise<unknown>>): Promise<void> {
   while (pending.size > 0) await Promise.allSettled([...pending]);
 }
+
+let isoMs = -1;
+let isoText = '';
+
+/**
+ * The current time as an RFC 3339 string, like `new Date().toISOString()`, formatted at most once per
+ * millisecond: every publish stamps `time`, and formatting a date cost more than the rest of the
+ * envelope. @internal
+ */
+export function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== isoMs) {
+    isoMs = ms;
+    isoText = new Date(ms).toISOString();
+  }
+  return isoText;
+}

@@ -79,7 +79,7 @@ export class MemoryTransport extends Emitter<TransportEvents> implements Transpo
     const copy: Envelope = {
       attributes: Object.freeze({ ...envelope.attributes }),
       headers: Object.freeze({ ...envelope.headers }),
-      body: new Uint8Array(envelope.body),
+      body: Buffer.from(envelope.body), // a copy, as a broker's: from Node's pool, not a new ArrayBuffer
     };
     this.hub.publish(destination, copy, options.mandatory, this.#maxQueueLength);
   }

@@ -11,6 +11,19 @@ export function compose<Ctx>(
   inner: (ctx: Ctx) => Promise<void>,
 ): (ctx: Ctx) => Promise<void> {
   const steps = [...middleware];
+  if (steps.length === 0) return inner;
+  if (steps.length === 1) {
+    // The common case (tracing only) without the index bookkeeping of the general one.
+    const [step] = steps as [Middleware<Ctx>];
+    return async (ctx) => {
+      let called = false;
+      await step(ctx, () => {
+        if (called) return Promise.reject(new Error('next() called more than once in one middleware'));
+        called = true;
+        return inner(ctx);
+      });
+    };
+  }
   return (ctx) => {
     let last = -1;
     const run = async (i: number): Promise<void> => {

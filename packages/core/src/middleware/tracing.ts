@@ -2,11 +2,13 @@ import {
   type Context,
   context,
   propagation,
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
   trace,
   type TextMapGetter,
+  type Tracer,
 } from '@opentelemetry/api';
 import type { ConsumeMiddleware, PublishMiddleware } from '../context.js';
 
@@ -18,11 +20,27 @@ const getter: TextMapGetter<Readonly<Record<string, string>>> = {
 };
 
 /**
+ * The tracer of the registered OpenTelemetry SDK, or `undefined` when none is registered: then no span
+ * is started at all, which keeps tracing free for applications that do not trace (the API's no-op
+ * tracer still allocated a span, its attributes and a context per message).
+ */
+function sdkTracer(): Tracer | undefined {
+  const provider = trace.getTracerProvider();
+  return provider instanceof ProxyTracerProvider ? provider.getDelegateTracer(TRACER) : provider.getTracer(TRACER);
+}
+
+/**
  * Publish side of W3C trace context: starts a PRODUCER span and injects `traceparent`/`tracestate`
  * into the message headers through the registered OpenTelemetry propagator. A no-op without an SDK.
  */
 export const tracePublish: PublishMiddleware = async (ctx, next) => {
-  const span = trace.getTracer(TRACER).startSpan(`send ${ctx.destination.name}`, {
+  const tracer = sdkTracer();
+  if (tracer === undefined) {
+    // No SDK: nothing to record, but a registered propagator may still carry the active context.
+    propagation.inject(context.active(), ctx.headers);
+    return next();
+  }
+  const span = tracer.startSpan(`send ${ctx.destination.name}`, {
     kind: SpanKind.PRODUCER,
     attributes: {
       'messaging.system': ctx.transport,
@@ -49,7 +67,9 @@ export const tracePublish: PublishMiddleware = async (ctx, next) => {
  */
 export const traceConsume: ConsumeMiddleware = async (ctx, next) => {
   const parent: Context = propagation.extract(ROOT_CONTEXT, ctx.message.headers, getter);
-  const span = trace.getTracer(TRACER).startSpan(
+  const tracer = sdkTracer();
+  if (tracer === undefined) return parent === ROOT_CONTEXT ? next() : context.with(parent, next);
+  const span = tracer.startSpan(
     `process ${ctx.subscription.source.name}`,
     {
       kind: SpanKind.CONSUMER,
