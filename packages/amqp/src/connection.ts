@@ -1,3 +1,4 @@
+import type { Writable } from 'node:stream';
 import amqp from 'amqplib';
 import type { ChannelModel } from 'amqplib';
 import {
@@ -107,6 +108,7 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
   }
 
   #attach(model: ChannelModel): void {
+    coalesceWrites(model);
     this.#model = model;
     this.#reconnector.reset();
     this.#blocked = false;
@@ -136,6 +138,35 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
     });
     this.emit('up', model);
   }
+}
+
+/** The part of amqplib's internals {@link coalesceWrites} relies on (amqplib 0.10 to 2.x). */
+interface Muxed {
+  readonly connection?: { readonly muxer?: { _readIncoming?: () => void; readonly out?: Writable } };
+}
+
+/**
+ * Makes amqplib write the frames of all its channels that are ready at once in one system call instead
+ * of one per frame: amqplib's multiplexer writes each frame to the socket in turn, and with TCP_NODELAY
+ * every write is a syscall and a packet (they were a third of the publishing CPU at 100 publishes in
+ * flight). Corking the socket around the multiplexer's round hands Node all its frames to send with one
+ * `writev`; back-pressure is unchanged (the multiplexer still stops when `write` returns false). Does
+ * nothing if amqplib's internals are not as expected.
+ */
+export function coalesceWrites(model: ChannelModel): void {
+  const muxer = (model as unknown as Muxed).connection?.muxer;
+  const out = muxer?.out;
+  const readIncoming = muxer?._readIncoming;
+  if (muxer === undefined || out === undefined || typeof readIncoming !== 'function' || typeof out.cork !== 'function')
+    return;
+  muxer._readIncoming = function (this: unknown): void {
+    out.cork();
+    try {
+      readIncoming.call(this);
+    } finally {
+      out.uncork();
+    }
+  };
 }
 
 /** A short, credential-free description of an error. */

@@ -14,23 +14,33 @@ export type ReadyGate = (signal: AbortSignal) => Promise<void>;
 export class Publisher {
   readonly #connection: ManagedConnection;
   readonly #ready: ReadyGate;
+  readonly #isUp: () => boolean;
   #channel: Promise<ConfirmChannel> | undefined;
+  /** The confirm channel while it is open and the link up: publishes skip the waits then. */
+  #open: ConfirmChannel | undefined;
   #declared = new Set<string>();
   #writable: Promise<void> | undefined;
   /** Returned (unroutable) messages not yet matched with their confirm, by exchange, key and id. */
   readonly #returns = new Map<string, number>();
 
-  constructor(connection: ManagedConnection, ready: ReadyGate) {
+  /**
+   * @param ready waits until the transport can publish
+   * @param isUp whether it can publish now (then a publish on the open channel skips `ready`)
+   */
+  constructor(connection: ManagedConnection, ready: ReadyGate, isUp: () => boolean) {
     this.#connection = connection;
     this.#ready = ready;
+    this.#isUp = isUp;
     connection.on('up', () => {
       this.#channel = undefined;
+      this.#open = undefined;
       this.#declared = new Set();
     });
   }
 
   /** Declares (once per connection) the queues and exchanges a publish needs. */
   async ensure(plans: ReadonlyArray<QueuePlan | ExchangePlan>, signal: AbortSignal, force = false): Promise<void> {
+    if (!force && this.#allDeclared(plans)) return;
     const missing = plans.filter((p) => force || !this.#declared.has(key(p)));
     if (missing.length === 0) return;
     await this.#ready(signal);
@@ -38,6 +48,11 @@ export class Publisher {
     if (model === undefined) throw new InDoubtError('connection lost');
     await declare(model, missing);
     if (model === this.#connection.model) for (const p of missing) this.#declared.add(key(p));
+  }
+
+  #allDeclared(plans: ReadonlyArray<QueuePlan | ExchangePlan>): boolean {
+    for (const plan of plans) if (!this.#declared.has(key(plan))) return false;
+    return true;
   }
 
   /** Sends until the broker confirms it, re-sending what was in doubt. */
@@ -52,7 +67,8 @@ export class Publisher {
     await resendInDoubt(
       signal,
       async () => {
-        await this.ensure(plans, signal);
+        // The common case (declared, connected, channel open) without a wait on a resolved promise.
+        if (!this.#allDeclared(plans)) await this.ensure(plans, signal);
         await this.#sendOnce(exchange, routingKey, content, options, signal);
       },
       // The channel closed: forget what was declared on it (an exchange may be gone) and send again.
@@ -67,8 +83,8 @@ export class Publisher {
     options: Options.Publish,
     signal: AbortSignal,
   ): Promise<void> {
-    await this.#ready(signal);
-    const channel = await this.#confirmChannel();
+    const open = this.#open;
+    const channel = open !== undefined && this.#isUp() ? open : await this.#openChannel(signal);
     while (this.#writable !== undefined) await abortable(this.#writable, signal);
     const returnKey = `${exchange}\u0000${routingKey}\u0000${options.messageId ?? ''}`;
     const confirmed = new Promise<void>((resolve, reject) => {
@@ -127,7 +143,17 @@ export class Publisher {
         }
       }
     });
-    await abortable(confirmed, signal);
+    // No listener on `signal` here: the producer's deadline already ends the wait for a confirm that
+    // never comes, and a closed channel fails the callback (in doubt: sent again while `signal` allows).
+    await confirmed;
+  }
+
+  /** Waits until the link is up and the confirm channel open; remembers the channel while it lives. */
+  async #openChannel(signal: AbortSignal): Promise<ConfirmChannel> {
+    await this.#ready(signal);
+    const channel = await this.#confirmChannel();
+    if (this.#channel !== undefined) this.#open = channel;
+    return channel;
   }
 
   #confirmChannel(): Promise<ConfirmChannel> {
@@ -142,6 +168,7 @@ export class Publisher {
           this.#returns.set(k, (this.#returns.get(k) ?? 0) + 1);
         });
         channel.on('close', () => {
+          if (this.#open === channel) this.#open = undefined;
           if (this.#channel === current) this.#channel = undefined;
         });
         return channel;
@@ -159,6 +186,7 @@ export class Publisher {
   async close(): Promise<void> {
     const channel = await this.#channel?.catch(() => undefined);
     this.#channel = undefined;
+    this.#open = undefined;
     await channel?.close().catch(() => undefined);
   }
 }

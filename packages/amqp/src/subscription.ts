@@ -11,6 +11,7 @@ import {
   type TransportSubscribeOptions,
   toFerryError,
 } from '@ferry/core';
+import { ChannelAcks } from './acks.js';
 import { describe } from './connection.js';
 import type { Publisher } from './publisher.js';
 import { declare, retryBucket, retryPlan, subscriptionPlan, type QueuePlan } from './topology.js';
@@ -39,6 +40,8 @@ export class AmqpSubscription {
   readonly #deliver: (delivery: Delivery) => Promise<void>;
   readonly #deps: SubscriptionDeps;
   #channel: Channel | undefined;
+  /** The batched acknowledgements of `#channel`. */
+  #acks: ChannelAcks | undefined;
   #consumerTag: string | undefined;
   #closing = false;
   #unsettled = 0;
@@ -86,10 +89,14 @@ export class AmqpSubscription {
   async #consume(model: ChannelModel): Promise<void> {
     const channel = await model.createChannel();
     this.#channel = channel;
+    this.#acks?.discard();
+    const acks = new ChannelAcks(channel);
+    this.#acks = acks;
     channel.on('error', (error: Error) => {
       this.#deps.logger.warn({ queue: this.plan.name, error: describe(error) }, 'subscription channel error');
     });
     channel.on('close', () => {
+      acks.discard();
       if (this.#channel !== channel) return;
       this.#channel = undefined;
       this.#consumerTag = undefined;
@@ -111,6 +118,7 @@ export class AmqpSubscription {
 
   /** The connection went away: its deliveries are requeued by the broker; forget the channel. */
   detach(): void {
+    this.#acks?.discard();
     this.#starting = undefined;
     this.#channel = undefined;
     this.#consumerTag = undefined;
@@ -132,6 +140,8 @@ export class AmqpSubscription {
   /** Closes the channel now (transport close): anything unacked goes back to the queue. */
   async #closeChannel(): Promise<void> {
     const channel = this.#channel;
+    // Acknowledgements still waiting for their flush go out before the channel closes.
+    if (channel !== undefined) this.#acksOf(channel)?.flush();
     this.#channel = undefined;
     await channel?.close().catch(() => undefined);
   }
@@ -176,6 +186,8 @@ export class AmqpSubscription {
       channel.nack(message, false, true);
       return;
     }
+    const acks = this.#acksOf(channel);
+    acks?.received(message);
     this.#unsettled++;
     let settled = false;
     const settle = (action: () => void): Promise<void> => {
@@ -197,18 +209,23 @@ export class AmqpSubscription {
       redelivered: message.fields.redelivered,
       ...(typeof rawCount === 'number' ? { deliveryCount: rawCount + 1 } : {}),
       ...(error === undefined ? {} : { error }),
-      ack: () => settle(() => channel.ack(message)),
-      release: () => settle(() => channel.nack(message, false, true)),
+      ack: () => settle(() => acks?.ack(message)),
+      release: () => settle(() => acks?.nack(message, true)),
       retry: async (next: Envelope, delayMs: number) => {
         if (settled) return;
         await this.#republish(next, delayMs);
-        await settle(() => channel.ack(message));
+        await settle(() => acks?.ack(message));
       },
     };
     void this.#deliver(delivery).catch((failure: unknown) => {
       this.#deps.onError(toFerryError(failure));
-      void settle(() => channel.nack(message, false, true));
+      void settle(() => acks?.nack(message, true));
     });
+  }
+
+  /** The acknowledgements of `channel` while it is this subscription's channel. */
+  #acksOf(channel: Channel): ChannelAcks | undefined {
+    return this.#channel === channel ? this.#acks : undefined;
   }
 
   /** Publishes the retry copy to this subscription's own queue, through a delay queue when `delayMs` > 0. */

@@ -59,6 +59,7 @@ export class AmqpTransport extends Emitter<TransportEvents> implements Transport
   readonly #link: LinkState;
   #restoring = false;
 
+  /** Made by {@link createTransport}, which `connect()` calls. @internal */
   constructor(context: TransportContext, publishing: ManagedConnection, consuming: ManagedConnection) {
     super();
     this.#link = new LinkState('AMQP connection', {
@@ -71,7 +72,11 @@ export class AmqpTransport extends Emitter<TransportEvents> implements Transport
     const timeout = context.options['publishTimeout'];
     this.#publishTimeoutMs = typeof timeout === 'number' ? timeout : DEFAULT_PUBLISH_TIMEOUT;
     this.#sourceLabel = context.redactor.url(`${context.url.protocol}//${context.url.host}${context.url.pathname}`);
-    this.#publisher = new Publisher(publishing, (signal) => this.#link.whenUp(signal));
+    this.#publisher = new Publisher(
+      publishing,
+      (signal) => this.#link.whenUp(signal),
+      () => this.#link.status === 'up',
+    );
     for (const connection of [publishing, consuming]) {
       connection.on('down', (error) => this.#down(error));
       connection.on('reconnecting', (attempt, delayMs) => this.emit('reconnecting', attempt, delayMs));
@@ -98,7 +103,12 @@ export class AmqpTransport extends Emitter<TransportEvents> implements Transport
     });
   }
 
-  status(): { status: HealthStatus; details: Record<string, boolean> } {
+  status(): {
+    /** `up`, `reconnecting` (either connection lost) or `down` (closed). */
+    status: HealthStatus;
+    /** `blocked`: a RabbitMQ memory or disk alarm blocks publishing. */
+    details: Record<string, boolean>;
+  } {
     return {
       status: this.#link.status,
       details: { blocked: this.#publishing.blocked || this.#consuming.blocked },

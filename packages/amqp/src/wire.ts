@@ -73,13 +73,27 @@ export function headerText(value: unknown): string {
   }
 }
 
-function shortString<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
-  return value === undefined || Buffer.byteLength(value) > 255 ? {} : ({ [key]: value } as Record<K, string>);
+/** Whether `value` fits an AMQP short string (255 UTF-8 bytes); most values are short enough to skip counting. */
+function fitsShortString(value: string): boolean {
+  return value.length <= 85 || Buffer.byteLength(value) <= 255;
+}
+
+let lastTime: string | undefined;
+let lastSeconds = Number.NaN;
+
+/** Whole seconds of an RFC 3339 time; consecutive messages mostly carry the same string, so it is parsed once. */
+function epochSeconds(time: string | undefined): number {
+  if (time === undefined) return Number.NaN;
+  if (time !== lastTime) {
+    lastTime = time;
+    lastSeconds = Math.floor(Date.parse(time) / 1000);
+  }
+  return lastSeconds;
 }
 
 /** `text` cut to at most `max` UTF-8 bytes, never inside a character. */
 function truncateBytes(text: string, max: number): string {
-  if (Buffer.byteLength(text) <= max) return text;
+  if (text.length * 3 <= max || Buffer.byteLength(text) <= max) return text;
   let out = '';
   for (const char of text) {
     if (Buffer.byteLength(out + char) > max) break;
@@ -101,31 +115,25 @@ export function toAmqp(
   mandatory: boolean,
 ): { content: Buffer; options: Options.Publish } {
   const a = envelope.attributes;
-  const seconds = a.time === undefined ? Number.NaN : Math.floor(Date.parse(a.time) / 1000);
+  const seconds = epochSeconds(a.time);
   // AMQP properties are short strings (255 bytes at most). They are a courtesy to plain AMQP clients:
   // the `ce-*` headers carry every attribute in full, so a longer value is left out of the properties.
-  const common: Options.Publish = {
-    ...shortString('messageId', a.id),
-    ...shortString('type', a.type),
-    ...shortString('appId', truncateBytes(a.source, 255)),
-    persistent,
-    mandatory,
-    ...(Number.isFinite(seconds) ? { timestamp: seconds } : {}),
-  };
+  const options: Options.Publish = { persistent, mandatory };
+  if (fitsShortString(a.id)) options.messageId = a.id;
+  if (fitsShortString(a.type)) options.type = a.type;
+  options.appId = truncateBytes(a.source, 255);
+  if (Number.isFinite(seconds)) options.timestamp = seconds;
   if (isStructured(destination)) {
-    return {
-      content: Buffer.from(encodeStructured(envelope)),
-      options: { ...common, contentType: STRUCTURED_CONTENT_TYPE, headers: {} },
-    };
+    options.contentType = STRUCTURED_CONTENT_TYPE;
+    options.headers = {};
+    return { content: Buffer.from(encodeStructured(envelope)), options };
   }
+  if (a.datacontenttype !== undefined && fitsShortString(a.datacontenttype)) options.contentType = a.datacontenttype;
+  options.headers = toPrefixedHeaders(envelope);
   const body = envelope.body;
   return {
     content: Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength),
-    options: {
-      ...common,
-      ...shortString('contentType', a.datacontenttype),
-      headers: toPrefixedHeaders(envelope),
-    },
+    options,
   };
 }
 
@@ -142,13 +150,16 @@ export function fromAmqp(message: ConsumeMessage, fallbackSource: string): { env
     headers[name] = headerText(value);
   }
   const contentType = typeof p.contentType === 'string' ? p.contentType : undefined;
-  const fallback = {
-    ...(typeof p.messageId === 'string' && p.messageId !== '' ? { id: p.messageId } : {}),
-    ...(typeof p.type === 'string' && p.type !== '' ? { type: p.type } : {}),
+  const fallback: { id?: string; type?: string; source: string; contentType?: string; time?: string } = {
     source: typeof p.appId === 'string' && p.appId !== '' ? p.appId : fallbackSource,
-    ...(contentType === undefined ? {} : { contentType }),
-    ...(typeof p.timestamp === 'number' ? { time: new Date(p.timestamp * 1000).toISOString() } : {}),
   };
+  if (typeof p.messageId === 'string' && p.messageId !== '') fallback.id = p.messageId;
+  if (typeof p.type === 'string' && p.type !== '') fallback.type = p.type;
+  if (contentType !== undefined) fallback.contentType = contentType;
+  // Only a message without `ce-time` (a plain client's) needs its AMQP timestamp formatted.
+  if (typeof p.timestamp === 'number' && headers['ce-time'] === undefined) {
+    fallback.time = new Date(p.timestamp * 1000).toISOString();
+  }
   // Without a content type, a CloudEvents document in the body (e.g. a structured message that crossed
   // RabbitMQ's MQTT plugin, where MQTT 3.1.1 has no content type) is read as one when it decodes.
   return readEnvelope({ headers, body: message.content, fallback, isControl: isControlHeader });
