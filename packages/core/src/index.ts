@@ -3,6 +3,7 @@
  * and dead letters, the same on every transport.
  *
  * @packageDocumentation
+ * @module @ferry/core
  */
 export { connect, DEFAULT_URL, TRANSPORT_PACKAGES } from './connect.js';
 export { queue, topic, topicMatches, deadLetterQueueName, describeDestination } from './destination.js';
@@ -116,6 +117,7 @@ export {
 } from './structured.js';
 export type { ReceivedMessage } from './structured.js';
 export { Emitter } from './emitter.js';
+export { coalesceWrites } from './socket.js';
 export { LinkState, Reconnector, InDoubtError, abortable, pause, resendInDoubt } from './link.js';
 export type { LinkEvents, ReconnectTarget, ResumablePart } from './link.js';
 export type { EventMap } from './emitter.js';

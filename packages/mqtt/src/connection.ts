@@ -2,6 +2,7 @@ import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { MqttClient, type IClientOptions, type IConnackPacket, type IDisconnectPacket } from 'mqtt';
 import {
+  coalesceWrites,
   type Backoff,
   ConnectionError,
   Emitter,
@@ -213,6 +214,7 @@ export class ManagedConnection extends Emitter<ConnectionEvents> {
             })
           : netConnect({ host: s.host, port: s.port });
         tcp.setNoDelay(true); // mqtt.js leaves Nagle on: 44 ms round trips instead of 0.2 ms
+        coalesceWrites(tcp); // mqtt.js writes every packet on its own: one writev per turn instead
         socket = tcp;
         return tcp;
       }, options);

@@ -23,23 +23,41 @@ export class FrameGuard {
   #head: Buffer = Buffer.alloc(0);
   #mode: 'head' | 'body' | 'skip' | 'scan' | 'raw' = 'head';
   #remaining = 0;
+  /** What one `push` passes on, forwarded at its end as one piece. */
+  #out: Buffer[] = [];
 
   constructor(forward: (bytes: Buffer) => void, maxBodyBytes = GUARD_MAX_BODY_BYTES) {
     this.#forward = forward;
     this.#maxBodyBytes = maxBodyBytes;
   }
 
+  /**
+   * Takes the bytes the socket received and forwards them, as one piece per call: stompjs copies every
+   * piece it is handed, and a frame split into head and body pieces cost a copy each.
+   */
   push(chunk: Buffer): void {
+    this.#consume(chunk);
+    const out = this.#out;
+    if (out.length === 0) return;
+    this.#out = [];
+    this.#forward(out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out));
+  }
+
+  #emit(bytes: Buffer): void {
+    if (bytes.length > 0) this.#out.push(bytes);
+  }
+
+  #consume(chunk: Buffer): void {
     let data = chunk;
     while (data.length > 0) {
       switch (this.#mode) {
         case 'raw':
-          this.#forward(data);
+          this.#emit(data);
           return;
         case 'body':
         case 'skip': {
           const n = Math.min(this.#remaining, data.length);
-          if (this.#mode === 'body') this.#forward(data.subarray(0, n));
+          if (this.#mode === 'body') this.#emit(data.subarray(0, n));
           this.#remaining -= n;
           data = data.subarray(n);
           if (this.#remaining === 0) this.#mode = 'head';
@@ -48,10 +66,10 @@ export class FrameGuard {
         case 'scan': {
           const end = data.indexOf(NUL);
           if (end < 0) {
-            this.#forward(data);
+            this.#emit(data);
             return;
           }
-          this.#forward(data.subarray(0, end + 1));
+          this.#emit(data.subarray(0, end + 1));
           data = data.subarray(end + 1);
           this.#mode = 'head';
           break;
@@ -62,7 +80,7 @@ export class FrameGuard {
             let i = 0;
             while (i < data.length && (data[i] === LF || data[i] === CR)) i++;
             if (i > 0) {
-              this.#forward(data.subarray(0, i));
+              this.#emit(data.subarray(0, i));
               data = data.subarray(i);
               continue;
             }
@@ -74,7 +92,7 @@ export class FrameGuard {
               this.#mode = 'raw';
               const head = this.#head;
               this.#head = Buffer.alloc(0);
-              this.#forward(head);
+              this.#emit(head);
             }
             return;
           }
@@ -89,27 +107,16 @@ export class FrameGuard {
   }
 
   #frame(head: Buffer): void {
-    const text = head.toString('utf8');
-    const lines = text.split(/\r?\n/);
-    const command = lines[0] ?? '';
-    let length: number | undefined;
-    for (const line of lines.slice(1)) {
-      if (line.startsWith('content-length:')) {
-        const value = Number(line.slice('content-length:'.length));
-        if (Number.isInteger(value) && value >= 0) length = value;
-        break; // the first occurrence wins (STOMP 1.2)
-      }
-    }
-    if (command === 'MESSAGE' && length !== undefined && length > this.#maxBodyBytes) {
+    const length = contentLength(head);
+    if (length !== undefined && length > this.#maxBodyBytes && isMessage(head)) {
+      const lines = head.toString('utf8').split(/\r?\n/);
       const kept = lines.filter((line) => line !== '' && !line.startsWith('content-length:'));
-      this.#forward(
-        Buffer.from(`${kept.join('\n')}\n${OVERSIZE_HEADER}:${length}\ncontent-length:0\n\n\u0000`, 'utf8'),
-      );
+      this.#emit(Buffer.from(`${kept.join('\n')}\n${OVERSIZE_HEADER}:${length}\ncontent-length:0\n\n\u0000`, 'utf8'));
       this.#mode = 'skip';
       this.#remaining = length + 1; // the body and its NUL
       return;
     }
-    this.#forward(head);
+    this.#emit(head);
     if (length === undefined) {
       this.#mode = 'scan';
     } else {
@@ -119,12 +126,42 @@ export class FrameGuard {
   }
 }
 
-/** The index just past the blank line that ends a frame's command and headers, or -1. */
-function headEnd(buffer: Buffer): number {
-  for (let i = 0; i < buffer.length - 1; i++) {
-    if (buffer[i] !== LF) continue;
-    if (buffer[i + 1] === LF) return i + 2;
-    if (buffer[i + 1] === CR && buffer[i + 2] === LF) return i + 3;
+const CONTENT_LENGTH = Buffer.from('content-length:');
+const MESSAGE = Buffer.from('MESSAGE');
+
+/** The frame's first `content-length` header (STOMP 1.2: the first occurrence wins), read off the bytes. */
+function contentLength(head: Buffer): number | undefined {
+  for (let at = head.indexOf(CONTENT_LENGTH); at !== -1; at = head.indexOf(CONTENT_LENGTH, at + 1)) {
+    if (at === 0 || head[at - 1] !== LF) continue; // inside another header's value
+    let value = 0;
+    let digits = 0;
+    for (let i = at + CONTENT_LENGTH.length; i < head.length; i++) {
+      const c = head[i] as number;
+      if (c === LF || c === CR) break;
+      if (c < 0x30 || c > 0x39 || digits > 15) return undefined;
+      value = value * 10 + (c - 0x30);
+      digits++;
+    }
+    return digits === 0 ? undefined : value;
   }
-  return -1;
+  return undefined;
+}
+
+/** Whether the frame's command (its first line) is MESSAGE. */
+function isMessage(head: Buffer): boolean {
+  const end = head.indexOf(LF);
+  const command = end === -1 ? head : head.subarray(0, end > 0 && head[end - 1] === CR ? end - 1 : end);
+  return command.equals(MESSAGE);
+}
+
+const LF_LF = Buffer.from('\n\n');
+const LF_CRLF = Buffer.from('\n\r\n');
+
+/** Where the header block ends (after its blank line), or -1 while it is incomplete: two native searches. */
+function headEnd(buffer: Buffer): number {
+  const lf = buffer.indexOf(LF_LF);
+  const crlf = buffer.indexOf(LF_CRLF);
+  if (lf === -1) return crlf === -1 ? -1 : crlf + 3;
+  if (crlf === -1 || lf < crlf) return lf + 2;
+  return crlf + 3;
 }

@@ -10,6 +10,8 @@ import { FrameImpl, type IRawFrameType, type StompHeaders } from '@stomp/stompjs
 const ESCAPES: Readonly<Record<string, string>> = { r: '\r', n: '\n', c: ':', '\\': '\\' };
 
 export function unescapeHeaderValue(value: string): string {
+  // Most values hold no backslash at all: a native search instead of a regular-expression replace.
+  if (!value.includes('\\')) return value;
   return value.replace(/\\(.)/g, (match, char: string) => ESCAPES[char] ?? match);
 }
 
@@ -23,7 +25,9 @@ export function installFrameReader(): void {
     const headers: StompHeaders = {};
     const escaped = escapeHeaderValues && rawFrame.command !== 'CONNECT' && rawFrame.command !== 'CONNECTED';
     // Repeated headers: the first one wins (STOMP 1.2), so read them last to first.
-    for (const [key, value] of [...rawFrame.headers].reverse()) {
+    const raw = rawFrame.headers;
+    for (let i = raw.length - 1; i >= 0; i--) {
+      const [key, value] = raw[i] as [string, string];
       headers[escaped ? unescapeHeaderValue(key) : key] = escaped ? unescapeHeaderValue(value) : value;
     }
     return new FrameImpl({

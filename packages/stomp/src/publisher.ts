@@ -23,12 +23,18 @@ const REFUSAL_GRACE_MS = 1_000;
 export class Publisher {
   readonly #connection: ManagedConnection;
   readonly #ready: ReadyGate;
+  readonly #isUp: () => boolean;
   readonly #pending = new Map<string, Pending>();
   #sequence = 0;
 
-  constructor(connection: ManagedConnection, ready: ReadyGate) {
+  /**
+   * @param ready waits until the transport can publish
+   * @param isUp whether it can publish now (then a publish skips the wait on `ready`)
+   */
+  constructor(connection: ManagedConnection, ready: ReadyGate, isUp: () => boolean) {
     this.#connection = connection;
     this.#ready = ready;
+    this.#isUp = isUp;
     connection.on('down', () => {
       const errorFrame = connection.lastErrorFrame;
       for (const pending of this.#pending.values()) {
@@ -87,7 +93,7 @@ export class Publisher {
     body: Uint8Array,
     signal: AbortSignal,
   ): Promise<void> {
-    await this.#ready(signal);
+    if (!this.#isUp()) await this.#ready(signal);
     const session = this.#connection.session;
     if (session === undefined) throw new InDoubtError('not connected');
     if (session.socket.needsDrain()) await abortable(session.socket.drained(), signal);
@@ -102,13 +108,16 @@ export class Publisher {
         clearTimeout(pending?.timer);
         pending?.resolve();
       });
-      session.client.publish({ destination, headers: { ...headers, receipt }, binaryBody: body });
+      headers['receipt'] = receipt; // the frame's own object (toFrame makes one per message); a resend replaces it
+      session.client.publish({ destination, headers, binaryBody: body });
     } catch {
       this.#pending.delete(receipt);
       throw new InDoubtError('not connected'); // stompjs throws a TypeError when the session just closed
     }
+    // No listener on `signal` here: the producer's deadline already ends the wait for a RECEIPT that
+    // never comes, and a lost connection fails the pending receipts (in doubt: sent again while `signal` allows).
     try {
-      await abortable(confirmed, signal);
+      await confirmed;
     } finally {
       this.#pending.delete(receipt);
     }

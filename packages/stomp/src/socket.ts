@@ -1,5 +1,6 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { coalesceWrites } from '@ferry/core';
 import type { IStompSocket } from '@stomp/stompjs';
 import WebSocket from 'ws';
 import { FrameGuard, GUARD_MAX_BODY_BYTES } from './frame-guard.js';
@@ -17,15 +18,22 @@ const CLOSED = 3;
  * the socket's write buffer so publishers can wait instead of buffering without bound.
  */
 export class TcpStompSocket implements IStompSocket {
+  /** `stomp://host:port` or `stomps://host:port` (no credentials). */
   readonly url: string;
+  /** Set by stompjs: called once the socket closed. */
   onclose: ((ev?: unknown) => unknown) | undefined | null = null;
+  /** Set by stompjs: called on a socket error. */
   onerror: ((ev: unknown) => unknown) | undefined | null = null;
+  /** Set by stompjs: called with `{ data }` (an `ArrayBuffer`) for the bytes received. */
   onmessage: ((ev: unknown) => unknown) | undefined | null = null;
+  /** Set by stompjs: called once connected (after the TLS handshake for `stomps`). */
   onopen: ((ev?: unknown) => unknown) | undefined | null = null;
   binaryType = 'arraybuffer';
   #state = CONNECTING;
   readonly #socket: Socket;
+  #drained: Promise<void> | undefined;
 
+  /** Made by the transport's connection from its resolved settings. @internal */
   constructor(settings: StompSettings) {
     const { host, port } = settings;
     this.url = `${settings.tls ? 'stomps' : 'stomp'}://${host}:${port}`;
@@ -34,12 +42,15 @@ export class TcpStompSocket implements IStompSocket {
       : netConnect({ host, port });
     const socket = this.#socket;
     socket.setNoDelay(true);
+    coalesceWrites(socket); // stompjs sends every frame on its own: one writev per turn instead
     socket.once(settings.tls ? 'secureConnect' : 'connect', () => {
       this.#state = OPEN;
       this.onopen?.();
     });
     const guard = new FrameGuard((bytes) => {
-      const data = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+      // stompjs wants an ArrayBuffer: the bytes' own when they fill it, else a copy of just them.
+      const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+      const data = whole ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
       this.onmessage?.({ data });
     });
     socket.on('data', (chunk: Buffer) => guard.push(chunk));
@@ -61,18 +72,20 @@ export class TcpStompSocket implements IStompSocket {
     return this.#socket.writableNeedDrain;
   }
 
-  /** Resolves when the write buffer drained (or the socket closed). */
+  /** Resolves when the write buffer drained (or the socket closed). One wait is shared by every caller. */
   drained(): Promise<void> {
     if (!this.#socket.writableNeedDrain) return Promise.resolve();
-    return new Promise((resolve) => {
+    this.#drained ??= new Promise((resolve) => {
       const done = (): void => {
         this.#socket.off('drain', done);
         this.#socket.off('close', done);
+        this.#drained = undefined;
         resolve();
       };
       this.#socket.on('drain', done);
       this.#socket.on('close', done);
     });
+    return this.#drained;
   }
 
   send(data: string | ArrayBufferLike | Blob | ArrayBufferView): void {

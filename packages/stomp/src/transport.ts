@@ -26,9 +26,16 @@ import { toFrame } from './wire.js';
 
 /**
  * The STOMP 1.2 transport (RabbitMQ's STOMP plugin). One connection publishes (a memory alarm blocks it,
- * never the acks); each subscription has a connection of its own (see {@link StompSubscription}). After a
+ * never the acks); each subscription has a connection of its own (see `StompSubscription` in `src/subscription.ts`). After a
  * reconnect every subscription is re-issued before waiting publishes go out.
  */
+/** A destination's STOMP target and queue-declaring headers. */
+interface Route {
+  readonly target: string;
+  readonly declare: Readonly<Record<string, string>>;
+  readonly durable: boolean;
+}
+
 export class StompTransport extends Emitter<TransportEvents> implements Transport {
   readonly name = 'stomp';
   readonly capabilities = STOMP_CAPABILITIES;
@@ -37,10 +44,12 @@ export class StompTransport extends Emitter<TransportEvents> implements Transpor
   readonly #settings: StompSettings;
   readonly #publisher: Publisher;
   readonly #subscriptions = new Set<StompSubscription>();
+  readonly #routes = new WeakMap<Destination, Route>();
   readonly #publishTimeoutMs: number;
   readonly #sourceLabel: string;
   readonly #link: LinkState;
 
+  /** Made by {@link createTransport}, which `connect()` calls. @internal */
   constructor(context: TransportContext, settings: StompSettings, publishing: ManagedConnection) {
     super();
     this.#link = new LinkState('STOMP connection', {
@@ -53,7 +62,11 @@ export class StompTransport extends Emitter<TransportEvents> implements Transpor
     const timeout = context.options['publishTimeout'];
     this.#publishTimeoutMs = typeof timeout === 'number' ? timeout : DEFAULT_PUBLISH_TIMEOUT;
     this.#sourceLabel = context.redactor.url(`${context.url.protocol}//${context.url.host}`);
-    this.#publisher = new Publisher(publishing, (signal) => this.#link.whenUp(signal));
+    this.#publisher = new Publisher(
+      publishing,
+      (signal) => this.#link.whenUp(signal),
+      () => this.#link.status === 'up',
+    );
     this.#watch(publishing);
     publishing.on('up', () => this.#maybeUp());
   }
@@ -64,15 +77,32 @@ export class StompTransport extends Emitter<TransportEvents> implements Transpor
     connection.on('brokerError', (error) => this.emit('error', error));
   }
 
-  status(): { status: HealthStatus } {
+  status(): {
+    /** `up`, `reconnecting` (a connection lost) or `down` (closed). */
+    status: HealthStatus;
+  } {
     return { status: this.#link.status };
   }
 
   async publish(destination: Destination, envelope: Envelope, options: TransportPublishOptions): Promise<void> {
     if (this.#link.status === 'down') throw new ClosedError('STOMP connection');
-    const { headers, body } = toFrame(envelope, destination, isDurable(destination));
-    const declare = RABBITMQ.declareHeaders(destination);
-    await this.#publisher.send(RABBITMQ.publishTarget(destination), { ...declare, ...headers }, body, options.signal);
+    const route = this.#route(destination);
+    const { headers, body } = toFrame(envelope, destination, route.durable);
+    await this.#publisher.send(route.target, Object.assign({}, route.declare, headers), body, options.signal);
+  }
+
+  /** Where a destination publishes and the headers that declare its queue: computed once per destination object. */
+  #route(destination: Destination): Route {
+    let route = this.#routes.get(destination);
+    if (route === undefined) {
+      route = {
+        target: RABBITMQ.publishTarget(destination),
+        declare: RABBITMQ.declareHeaders(destination),
+        durable: isDurable(destination),
+      };
+      this.#routes.set(destination, route);
+    }
+    return route;
   }
 
   async subscribe(

@@ -71,19 +71,16 @@ export function toFrame(
     };
   }
   const a = envelope.attributes;
-  return {
-    headers: {
-      // AMQP properties for plain AMQP consumers (RabbitMQ maps these STOMP headers to them; they are
-      // AMQP short strings, so longer values stay only in the ce-* headers).
-      ...short('amqp-message-id', a.id),
-      ...short('type', a.type),
-      ...short('app-id', a.source),
-      ...toPrefixedHeaders(envelope),
-      ...(a.datacontenttype === undefined ? {} : { 'content-type': a.datacontenttype }),
-      persistent: String(persistent),
-    },
-    body: envelope.body,
-  };
+  // AMQP properties for plain AMQP consumers (RabbitMQ maps these STOMP headers to them; they are AMQP
+  // short strings, so longer values stay only in the ce-* headers).
+  const headers: Record<string, string> = {};
+  if (fitsShortString(a.id)) headers['amqp-message-id'] = a.id;
+  if (fitsShortString(a.type)) headers['type'] = a.type;
+  if (fitsShortString(a.source)) headers['app-id'] = a.source;
+  Object.assign(headers, toPrefixedHeaders(envelope));
+  if (a.datacontenttype !== undefined) headers['content-type'] = a.datacontenttype;
+  headers['persistent'] = persistent ? 'true' : 'false';
+  return { headers, body: envelope.body };
 }
 
 /**
@@ -105,8 +102,9 @@ export function fromFrame(message: IMessage, fallbackSource: string): { envelope
   return readEnvelope({ headers, body: message.binaryBody, fallback, isControl: isControlHeader });
 }
 
-function short(name: string, value: string): Record<string, string> {
-  return Buffer.byteLength(value) <= 255 ? { [name]: value } : {};
+/** Whether `value` fits an AMQP short string (255 UTF-8 bytes); most values are short enough to skip counting. */
+function fitsShortString(value: string): boolean {
+  return value.length <= 85 || Buffer.byteLength(value) <= 255;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
