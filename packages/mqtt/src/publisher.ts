@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { Packet } from 'mqtt';
 import { abortable, ErrorCode, InDoubtError, pause, PublishError, resendInDoubt } from '@ferry/core';
 import type { ManagedConnection, Session } from './connection.js';
@@ -84,13 +85,19 @@ export function reportsUnrouted(session: Session, topic: string): Promise<boolea
 export class Publisher {
   readonly #connection: ManagedConnection;
   readonly #ready: ReadyGate;
+  readonly #isUp: () => boolean;
   readonly #pending = new Set<(error: Error) => void>();
   #inFlight = 0;
   readonly #slotWaiters: Array<() => void> = [];
 
-  constructor(connection: ManagedConnection, ready: ReadyGate) {
+  /**
+   * @param ready waits until the transport can publish
+   * @param isUp whether it can publish now (then a publish skips the wait on `ready`)
+   */
+  constructor(connection: ManagedConnection, ready: ReadyGate, isUp: () => boolean) {
     this.#connection = connection;
     this.#ready = ready;
+    this.#isUp = isUp;
     connection.on('down', () => {
       for (const reject of this.#pending) reject(new InDoubtError('connection lost before the PUBACK'));
       this.#pending.clear();
@@ -138,22 +145,11 @@ export class Publisher {
 
   /** Sends once; resolves whether a subscriber matched (always true except on an MQTT 5 0x10 answer). */
   async #sendOnce(message: Outgoing, signal: AbortSignal): Promise<boolean> {
-    await this.#ready(signal);
+    if (!this.#isUp()) await this.#ready(signal);
     const session = this.#connection.session;
     if (session === undefined) throw new InDoubtError('not connected');
     if (session.socket.writableNeedDrain) {
-      await abortable(
-        new Promise<void>((resolve) => {
-          const done = (): void => {
-            session.socket.off('drain', done);
-            session.socket.off('close', done);
-            resolve();
-          };
-          session.socket.once('drain', done);
-          session.socket.once('close', done);
-        }),
-        signal,
-      );
+      await abortable(drained(session.socket), signal);
       if (this.#connection.session !== session) throw new InDoubtError('not connected');
     }
     const counted = message.qos > 0;
@@ -194,12 +190,35 @@ export class Publisher {
       );
     });
     this.#pending.add(reject);
+    // No listener on `signal` here: the producer's deadline already ends the wait for a PUBACK that
+    // never comes, and a lost connection rejects what is pending (in doubt: sent again while `signal` allows).
     try {
-      await abortable(confirmed, signal);
+      await confirmed;
     } finally {
       this.#pending.delete(reject);
       if (counted) this.#release();
     }
     return !unrouted.has(callback);
   }
+}
+
+const drains = new WeakMap<Socket, Promise<void>>();
+
+/** Resolves when `socket`'s write buffer drained or it closed; one wait is shared by every publish. */
+function drained(socket: Socket): Promise<void> {
+  let waiting = drains.get(socket);
+  if (waiting === undefined) {
+    waiting = new Promise<void>((resolve) => {
+      const done = (): void => {
+        socket.off('drain', done);
+        socket.off('close', done);
+        drains.delete(socket);
+        resolve();
+      };
+      socket.on('drain', done);
+      socket.on('close', done);
+    });
+    drains.set(socket, waiting);
+  }
+  return waiting;
 }

@@ -44,8 +44,8 @@ const PRIVATE_SESSION_EXPIRY_SEC = 300;
 /**
  * The MQTT transport (MQTT 5 or 3.1.1, on mqtt.js). One connection publishes; each subscription has a
  * connection — and, for a queue or a group, a persistent session with a stable client id — of its own
- * (see {@link MqttSubscription}). After a reconnect every subscription is re-issued before waiting
- * publishes go out.
+ * (see `MqttSubscription` in `src/subscription.ts`). After a reconnect every subscription is re-issued
+ * before waiting publishes go out.
  */
 export class MqttTransport extends Emitter<TransportEvents> implements Transport {
   readonly name = 'mqtt';
@@ -67,6 +67,7 @@ export class MqttTransport extends Emitter<TransportEvents> implements Transport
   readonly #reservations: Reservations;
   readonly #link: LinkState;
 
+  /** Made by {@link createTransport}, which `connect()` calls. @internal */
   constructor(
     context: TransportContext,
     settings: MqttSettings,
@@ -97,7 +98,11 @@ export class MqttTransport extends Emitter<TransportEvents> implements Transport
     });
     const timeout = context.options['publishTimeout'];
     this.#publishTimeoutMs = typeof timeout === 'number' ? timeout : DEFAULT_PUBLISH_TIMEOUT;
-    this.#publisher = new Publisher(publishing, (signal) => this.#link.whenUp(signal));
+    this.#publisher = new Publisher(
+      publishing,
+      (signal) => this.#link.whenUp(signal),
+      () => this.#link.status === 'up',
+    );
     this.#publisher.unroutableGraceMs = settings.unroutableGraceMs;
     this.#watch(publishing);
     publishing.on('up', () => this.#maybeUp());
@@ -109,7 +114,12 @@ export class MqttTransport extends Emitter<TransportEvents> implements Transport
     connection.on('brokerError', (error) => this.emit('error', error));
   }
 
-  status(): { status: HealthStatus; details: Record<string, string | number | boolean> } {
+  status(): {
+    /** `up`, `reconnecting` (a connection lost) or `down` (closed). */
+    status: HealthStatus;
+    /** `protocolVersion`, `sharedSubscriptions`, `instanceId` and `stableInstance` of this broker. */
+    details: Record<string, string | number | boolean>;
+  } {
     return {
       status: this.#link.status,
       details: {
