@@ -14,6 +14,7 @@ import { orderProcessing } from './chapters/order-processing.js';
 import { userCache } from './chapters/user-cache.js';
 import { workQueue } from './chapters/work-queue.js';
 import { createScene, type Chapter } from './scene.js';
+import { paint, paintFor } from './style.js';
 import { DemoError } from './wait.js';
 
 const DEFAULT_URL = 'memory://demo';
@@ -70,17 +71,19 @@ async function main(): Promise<void> {
   const broker = await connect(url, { source: 'ferry-demo' });
   const reported: string[] = [];
   broker.on('error', (error) => reported.push(`${error.code}: ${error.message}`));
-  print(`Ferry demo on ${broker.health().url} (transport: ${broker.transport})`);
+  print(
+    `${paint.title('Ferry demo')} on ${paint.name(broker.health().url)} (transport: ${paint.title(broker.transport)})`,
+  );
   let failure: Error | undefined;
   try {
     const scene = createScene(broker, url, print);
     for (const [index, chapter] of CHAPTERS.entries()) {
       print();
-      print(`${index + 1}. ${chapter.title}`);
+      print(`${paint.step(`${index + 1}.`)} ${paint.title(chapter.title)}`);
       const missing = (chapter.requires ?? []).filter((capability) => !broker.capabilities[capability]);
       if (missing.length > 0) {
         const what = missing.map((c) => `capabilities.${c}`).join(', ');
-        scene.say(`skipped: the ${broker.transport} transport on this broker lacks it (${what} is false)`);
+        scene.say(paint.warn(`skipped: the ${broker.transport} transport on this broker lacks it (${what} is false)`));
         continue;
       }
       await chapter.run(scene);
@@ -96,7 +99,7 @@ async function main(): Promise<void> {
   }
   if (failure !== undefined) throw failure;
   print();
-  print('Done: every chapter behaved as told, and the broker is closed.');
+  print(paint.ok(`${paint.title('Done:')} every chapter behaved as told, and the broker is closed.`));
 }
 
 main().then(
@@ -110,7 +113,8 @@ main().then(
         : error instanceof DemoError
           ? error.message
           : String(error instanceof Error ? (error.stack ?? error.message) : error);
-    process.stderr.write(`\nDemo failed: ${text}\n`);
+    const red = paintFor(process.stderr);
+    process.stderr.write(`\n${red.bad(red.title('Demo failed:'))} ${text}\n`);
     process.exitCode = 1;
     // A broker that would not close may hold the event loop open: leave anyway, loudly.
     setTimeout(() => process.exit(1), 1_000).unref();

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Broker, Capabilities, EventExtras, Headers, Producer } from '@ferry/core';
+import { paint } from './style.js';
 
 /**
  * Every message of a run carries this header. Queues are durable: on a real broker, messages left over
@@ -24,9 +25,12 @@ export interface Scene {
   readonly mine: (message: { readonly headers: Headers }) => boolean;
   /** Prints one line of the story, indented under the chapter title (`depth` adds indentation). */
   readonly say: (line: string, depth?: number) => void;
+  /** Prints what the chapter proved (its expectations held), marked ✓. */
+  readonly proved: (line: string) => void;
   /**
    * Prints an example's own narration (one or more lines) under the chapter: blank lines dropped, any
-   * indentation as one level deeper, a step `2. …` as `2) …`.
+   * indentation as one level deeper, a step `2. …` as `2) …`; steps, instance names and cache tiers
+   * coloured.
    */
   readonly relay: (text: string) => void;
 }
@@ -55,13 +59,38 @@ export function createScene(broker: Broker, url: string, write: (line: string) =
     stamp: (name) => ({ id: `demo-${run}-${name}`, headers: { [RUN_HEADER]: run } }),
     mine: (message) => message.headers[RUN_HEADER] === run,
     say,
+    proved: (line) => say(paint.ok(`✓ ${line}`)),
     relay: (text) => {
       for (const line of text.split('\n')) {
         const body = line.trimStart();
         if (body === '') continue;
         const indented = body.length < line.length;
-        say(indented ? body : body.replace(/^(\d+)\. /, '$1) '), indented ? 1 : 0);
+        say(indented ? highlight(body) : heading(body), indented ? 1 : 0);
       }
     },
   };
+}
+
+/** An instance name in an example's narration: `user-service-1`, `demo-1a2b3-payment-2`. */
+const INSTANCE = /(?<![\w-])(?:demo-[0-9a-f]+-)?[a-z]{3,}(?:-[a-z]+)*-\d+(?![\w-])/g;
+/** Where a cache read was answered, in the user-cache narration. */
+const TIER = /from (L1|Redis|the database)( \([^)]*\))?/g;
+const TIER_PAINT: Readonly<Record<string, (text: string) => string>> = {
+  L1: paint.ok,
+  Redis: paint.code,
+  'the database': paint.bad,
+};
+
+/** A top-level line of an example's narration: a step `2. …` becomes a bold `2) …`; a summary is bold. */
+function heading(line: string): string {
+  const step = /^(\d+)\. (.*)$/.exec(line);
+  if (step !== null) return `${paint.step(`${step[1]})`)} ${paint.title(step[2] ?? '')}`;
+  return line.startsWith('Summary') ? paint.title(line) : line;
+}
+
+/** An indented line of an example's narration, with instance names and cache tiers coloured. */
+function highlight(line: string): string {
+  return line
+    .replace(INSTANCE, (name) => paint.actor(name))
+    .replace(TIER, (text, tier: string) => (TIER_PAINT[tier] ?? paint.name)(text));
 }

@@ -1,3 +1,10 @@
+/**
+ * Small test helpers the conformance cases use, for transport tests of their own: unique names, polling
+ * waits instead of sleeps, deferred promises, expected rejections, bounded parallelism and a tally of
+ * deliveries. Free of vitest, like `@ferry/conformance/proxy`.
+ *
+ * @module @ferry/conformance/helpers
+ */
 import { randomUUID } from 'node:crypto';
 
 /** A unique name per run, e.g. `orders-1a2b3c4d`: tests never share broker state by accident. */
@@ -33,8 +40,11 @@ export function observeFor(ms: number): Promise<void> {
 
 /** A promise with its resolve and reject functions, for handlers that must be held open. */
 export interface Deferred<T> {
+  /** Settles when `resolve` or `reject` is called. */
   readonly promise: Promise<T>;
+  /** Fulfils `promise` with `value`. */
   readonly resolve: (value: T) => void;
+  /** Rejects `promise` with `error`. */
   readonly reject: (error: unknown) => void;
 }
 

@@ -5,6 +5,7 @@
  * broker. See docs/conformance.md for the cases, the capabilities that gate them and the profiles.
  *
  * @packageDocumentation
+ * @module @ferry/conformance
  */
 export { describeConformance, skipReason } from './suite.js';
 export { CASES } from './cases/index.js';

@@ -11,7 +11,7 @@
  *
  * Only `node:net` is used.
  *
- * @module
+ * @module @ferry/conformance/proxy
  */
 import net, { type Server, type Socket } from 'node:net';
 import { Link, reset } from './proxy-link.js';
@@ -19,7 +19,12 @@ import { Link, reset } from './proxy-link.js';
 /** Options of {@link FaultProxy.start}. */
 export interface FaultProxyOptions {
   /** Where to forward: the real broker. */
-  readonly target: { readonly host: string; readonly port: number };
+  readonly target: {
+    /** The broker's host. */
+    readonly host: string;
+    /** The broker's port. */
+    readonly port: number;
+  };
   /** Listen address; default `127.0.0.1`. */
   readonly host?: string;
   /** Listen port; default `0`, an ephemeral port (read the actual one from {@link FaultProxy.port}). */

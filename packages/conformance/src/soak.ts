@@ -31,6 +31,7 @@ export interface SoakOptions {
 
 /** What a soak run counted, Jepsen-style (reliability-anchors §3): nothing is deduplicated away before counting. */
 export interface SoakReport {
+  /** Messages the run published (`total`). */
   readonly published: number;
   /** Publishes that resolved. */
   readonly confirmed: number;
@@ -50,10 +51,13 @@ export interface SoakReport {
   readonly handlerDuplicates: number;
   /** Publishes in flight at once, and faults run: they bound the unflagged duplicates. */
   readonly inFlight: number;
+  /** Faults run. */
   readonly faults: number;
   /** `disconnected` events the publisher and consumers reported: proof the faults reached them. */
   readonly disconnects: number;
+  /** From the first publish until every publish settled and every fault finished, ms. */
   readonly publishMs: number;
+  /** `published` per second of `publishMs`: the publish rate, outages included. */
   readonly msgPerSecond: number;
 }
 

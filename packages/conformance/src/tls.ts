@@ -12,6 +12,7 @@ export interface TestCertificates {
   readonly ca: string;
   /** A server certificate for `localhost` and 127.0.0.1, valid one day. */
   readonly cert: string;
+  /** The private key of `cert`. */
   readonly key: string;
   /** Another CA, which did not sign `cert`: a client trusting only it must refuse the server. */
   readonly otherCa: string;

@@ -13,6 +13,7 @@ export interface RawMessage {
 
 /** A broker whose connection alone can be taken down and brought back (e.g. through its own {@link FaultProxy}). */
 export interface IsolatedBroker {
+  /** The connected broker; the suite closes it after the case (closing it should also release its proxy). */
   readonly broker: Broker;
   /** Cuts this broker's connections and keeps them down (refused) until `reconnect()`. */
   disconnect(): Promise<void>;
@@ -41,7 +42,12 @@ export interface CreatedResources {
   /** Queue names: the queues used and every dead-letter queue a subscription could have written to. */
   readonly queues: readonly string[];
   /** Topic subscriptions made (pattern and group): the transport removes the queues it declared for them. */
-  readonly subscriptions: ReadonlyArray<{ readonly topic: string; readonly group?: string }>;
+  readonly subscriptions: ReadonlyArray<{
+    /** The topic pattern subscribed to. */
+    readonly topic: string;
+    /** The group; absent for a private subscription. */
+    readonly group?: string;
+  }>;
 }
 
 /** Names of the capabilities that can rule a case out. */
@@ -78,8 +84,11 @@ export interface ConformanceOptions {
 export interface CaseContext {
   /** The suite's name (`ConformanceOptions.name`). */
   readonly name: string;
+  /** The capabilities the transport declares (`ConformanceOptions.capabilities`). */
   readonly capabilities: Capabilities;
+  /** The profile of this run. */
   readonly profile: Profile;
+  /** The fault hooks the transport supplied (empty when none). */
   readonly faults: ConformanceFaults;
   /** `short` in the short profile, `full` in the full one. */
   count(short: number, full: number): number;
@@ -125,5 +134,6 @@ export interface ConformanceCase {
   readonly hooks?: ReadonlyArray<keyof ConformanceFaults>;
   /** Affects every connection to the broker (stop, drop all): run alone, never alongside other cases. */
   readonly exclusive?: boolean;
+  /** The case itself: throws (an `expect` failure) when the transport breaks the contract. */
   readonly run: (ctx: CaseContext) => Promise<void>;
 }

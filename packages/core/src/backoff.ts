@@ -25,9 +25,13 @@ export interface Backoff {
  * @throws ConfigurationError when an option is not finite or out of range.
  */
 export class ExponentialBackoff implements Backoff {
+  /** The first delay, ms. */
   readonly initialDelayMs: number;
+  /** The cap, ms. */
   readonly maxDelayMs: number;
+  /** Growth per attempt. */
   readonly factor: number;
+  /** Spread, as a fraction of the delay (0.2 = ±20 %). */
   readonly jitter: number;
   readonly #random: () => number;
 

@@ -43,7 +43,9 @@ export interface Broker {
   consumer(options?: ConsumerOptions): Consumer;
   /** Connection state now. Never contains credentials. */
   health(): Health;
+  /** Adds a listener for a {@link BrokerEvents} event (errors are redacted). Returns the broker, for chaining. */
   on<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): this;
+  /** Removes a listener added with `on`. */
   off<E extends keyof BrokerEvents>(event: E, listener: BrokerEvents[E]): this;
   /** Drains consumers, flushes producers, closes the connection. Idempotent; later calls get `ClosedError`. */
   close(): Promise<void>;

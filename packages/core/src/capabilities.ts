@@ -43,6 +43,7 @@ export type HealthStatus = 'up' | 'reconnecting' | 'down';
 
 /** A snapshot of a broker's connection. Never contains credentials. */
 export interface Health {
+  /** `up`, `reconnecting` (lost, trying again; publishes wait) or `down` (closed). */
   readonly status: HealthStatus;
   /** Transport name: `memory`, `amqp`, `mqtt`, `stomp`. */
   readonly transport: string;
@@ -51,7 +52,12 @@ export interface Health {
   /** ISO time of the last status change. */
   readonly since: string;
   /** The last connection error, redacted. */
-  readonly lastError?: { readonly code: string; readonly message: string };
+  readonly lastError?: {
+    /** The error code, e.g. `FERRY_CONNECTION`. */
+    readonly code: string;
+    /** Its message, redacted. */
+    readonly message: string;
+  };
   /** Transport-specific details (e.g. `blocked` for a RabbitMQ memory alarm). */
   readonly details?: Readonly<Record<string, string | number | boolean>>;
 }

@@ -4,9 +4,13 @@ import type { Middleware } from './middleware/compose.js';
 
 /** A message on its way out; middleware may change `headers` (the rest is fixed). */
 export interface PublishContext {
+  /** Where the message goes. */
   readonly destination: Queue | Topic;
   /** The message with its id assigned. */
-  readonly message: OutgoingMessage & { readonly id: string };
+  readonly message: OutgoingMessage & {
+    /** The id it will be sent with (given, or generated). */
+    readonly id: string;
+  };
   /** Application headers to send; middleware may add or change entries (names are checked after the pipeline). */
   readonly headers: Record<string, string>;
   /** The transport's name (`memory`, `amqp`...). */
@@ -27,7 +31,9 @@ export interface SubscriptionInfo {
 
 /** A decoded message on its way to the handler. */
 export interface ConsumeContext {
+  /** The decoded, validated message; middleware must not change it. */
   readonly message: Message<unknown>;
+  /** The subscription it was delivered to. */
   readonly subscription: SubscriptionInfo;
 }
 

@@ -29,8 +29,11 @@ export interface TopicOptions extends TransportHints {
 
 /** A point-to-point work queue: each message is handled by exactly one of the competing consumers. */
 export interface Queue {
+  /** Tells a queue from a topic. */
   readonly kind: 'queue';
+  /** The queue's name, as given to `queue()`. */
   readonly name: string;
+  /** The options it was made with (frozen). */
   readonly options: QueueOptions;
 }
 
@@ -39,8 +42,11 @@ export interface Queue {
  * routing key; subscriptions may use `*` (exactly one word) and `#` (zero or more words).
  */
 export interface Topic {
+  /** Tells a topic from a queue. */
   readonly kind: 'topic';
+  /** The routing key (publishing) or pattern (subscribing), as given to `topic()`. */
   readonly name: string;
+  /** The options it was made with (frozen). */
   readonly options: TopicOptions;
   /** True when the name holds `*` or `#`: it can be subscribed to, not published to. */
   readonly isPattern: boolean;

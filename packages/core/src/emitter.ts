@@ -1,5 +1,8 @@
 /** A listener map: event name → listener signature. */
-export type EventMap = { [event: string]: (...args: never[]) => void };
+export type EventMap = {
+  /** The listener signature of one event. */
+  [event: string]: (...args: never[]) => void;
+};
 
 /** A tiny typed event emitter. A listener that throws never breaks the emitter or other listeners. */
 export class Emitter<Events extends EventMap> {

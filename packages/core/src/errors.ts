@@ -68,6 +68,7 @@ export interface FerryErrorOptions {
 export class FerryError extends Error {
   /** Stable code from {@link ErrorCode}. */
   readonly code: ErrorCodeValue;
+  /** The class name (`FerryError`, `PublishError`, ...), for logs. */
   override name = 'FerryError';
 
   constructor(code: ErrorCodeValue, message: string, options: FerryErrorOptions = {}) {
@@ -76,7 +77,14 @@ export class FerryError extends Error {
   }
 
   /** A plain object for logs and dead-letter headers. */
-  toJSON(): { name: string; code: ErrorCodeValue; message: string } {
+  toJSON(): {
+    /** {@link FerryError.name} */
+    name: string;
+    /** {@link FerryError.code} */
+    code: ErrorCodeValue;
+    /** The error message (already redacted where Ferry threw it). */
+    message: string;
+  } {
     return { name: this.name, code: this.code, message: this.message };
   }
 }
@@ -117,7 +125,9 @@ export class PublishError extends FerryError {
 
 /** One problem reported by a schema (Standard Schema's issue shape). */
 export interface ValidationIssue {
+  /** What is wrong, in the schema library's words. */
   readonly message: string;
+  /** Where in the data, as property keys from the root (absent: the data as a whole). */
   readonly path?: ReadonlyArray<PropertyKey>;
 }
 

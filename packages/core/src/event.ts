@@ -14,12 +14,15 @@ const CONTRACT = Symbol.for('ferry.contract');
 
 /** An outgoing message created by a contract; `publish()` validates it before sending. */
 export type ContractMessage<S extends StandardSchemaV1> = OutgoingMessage<InferInput<S>> & {
+  /** The contract that made it (a symbol key, so it never travels). */
   readonly [CONTRACT]: EventContract<S>;
 };
 
 /** A typed event: its CloudEvents `type` and its Standard Schema (zod, valibot, arktype...). */
 export interface EventContract<S extends StandardSchemaV1 = StandardSchemaV1> {
+  /** The CloudEvents `type` of every message of this contract. */
   readonly type: string;
+  /** The Standard Schema that validates `data`. */
   readonly schema: S;
   /** An outgoing message of this type; validated by `producer.publish()` (invalid → `ValidationError`, nothing sent). */
   create(data: InferInput<S>, extras?: EventExtras): ContractMessage<S>;

@@ -35,9 +35,11 @@ export function pause(ms: number, signal: AbortSignal): Promise<void> {
  * behind the idempotency middleware. `detail` carries what the broker said, if anything.
  */
 export class InDoubtError extends Error {
+  /** Always `InDoubtError`. */
   override name = 'InDoubtError';
   constructor(
     message: string,
+    /** What the broker said about the failure, if anything. */
     readonly detail?: string,
   ) {
     super(message);
@@ -70,7 +72,9 @@ export async function resendInDoubt(
 
 /** What a {@link LinkState} reports its transitions to (a transport's `emit`). */
 export interface LinkEvents {
+  /** The first connection of the link dropped (once per outage). */
   disconnected(error: FerryError): void;
+  /** Everything is back. */
   connected(): void;
 }
 
@@ -92,6 +96,7 @@ export class LinkState {
     this.#events = events;
   }
 
+  /** The state now: `up`, `reconnecting` or `down` (closed). */
   get status(): HealthStatus {
     return this.#status;
   }
@@ -224,6 +229,7 @@ export class Reconnector<C> {
     clearTimeout(this.#timer);
   }
 
+  /** True after `stop()`. */
   get stopped(): boolean {
     return this.#stopped;
   }

@@ -6,9 +6,13 @@ export type LogFields = Readonly<Record<string, unknown>>;
  * default; pass `ConnectOptions.logger` (e.g. a pino instance) to see what it does.
  */
 export interface Logger {
+  /** Details for troubleshooting (retries scheduled, messages given back). */
   debug(fields: LogFields, message: string): void;
+  /** Connection state changes. */
   info(fields: LogFields, message: string): void;
+  /** Something went wrong and was handled (a disconnect, a dead letter). */
   warn(fields: LogFields, message: string): void;
+  /** Something failed that needs attention. */
   error(fields: LogFields, message: string): void;
 }
 

@@ -25,16 +25,23 @@ export interface OutgoingMessage<T = unknown> {
 
 /** What a handler receives: the CloudEvents 1.0 attributes, the decoded data and delivery facts. */
 export interface Message<T = unknown> {
+  /** CloudEvents `id`: the same on every delivery, retry and dead letter of this message (the deduplication key). */
   readonly id: string;
+  /** CloudEvents `type`, e.g. `order.placed`. */
   readonly type: string;
+  /** CloudEvents `source`: who published it (`ConnectOptions.source` of the publisher). */
   readonly source: string;
   /** RFC 3339 timestamp. */
   readonly time: string;
+  /** CloudEvents `specversion`, always `1.0`. */
   readonly specversion: '1.0';
+  /** Content type of the body; chose the codec that decoded `data`. */
   readonly datacontenttype: string;
+  /** CloudEvents `subject`, when the publisher set one. */
   readonly subject?: string;
   /** Ordering key (CloudEvents `partitionkey`). */
   readonly key?: string;
+  /** The decoded payload (the schema's output for a contract subscription; a `Buffer` with `decode: false`). */
   readonly data: T;
   /** Application headers. Ferry's and the protocol's control headers are not included, except the `ferry-dead-letter-*` ones a dead letter carries (anyone can publish those: trust them only on a dead-letter queue). */
   readonly headers: Headers;
@@ -50,13 +57,21 @@ export interface Message<T = unknown> {
 
 /** CloudEvents context attributes as they travel (transport SPI). */
 export interface EnvelopeAttributes {
+  /** CloudEvents `id`, the deduplication key. */
   readonly id: string;
+  /** CloudEvents `type`. */
   readonly type: string;
+  /** CloudEvents `source`. */
   readonly source: string;
+  /** CloudEvents `specversion` (`1.0` for what Ferry sends). */
   readonly specversion: string;
+  /** CloudEvents `time`, RFC 3339. */
   readonly time?: string;
+  /** Content type of the body. */
   readonly datacontenttype?: string;
+  /** CloudEvents `subject`. */
   readonly subject?: string;
+  /** The ordering key (`OutgoingMessage.key`). */
   readonly partitionkey?: string;
 }
 
@@ -65,8 +80,11 @@ export interface EnvelopeAttributes {
  * and the encoded body. Transports map it onto their protocol; they never see typed data.
  */
 export interface Envelope {
+  /** The CloudEvents attributes. */
   readonly attributes: EnvelopeAttributes;
+  /** Application headers plus Ferry's `ferry-*` headers (never `ce-*`: those are the attributes). */
   readonly headers: Headers;
+  /** The encoded data, byte for byte. */
   readonly body: Uint8Array;
 }
 

@@ -44,7 +44,9 @@ export interface ConnectOptions extends TransportConnectOptions {
   readonly retry?: RetryOptions;
   /** Middleware every producer and consumer of this broker runs (before their own). */
   readonly middleware?: {
+    /** Publish middleware for every producer of the broker, outermost first (after tracing). */
     readonly publish?: readonly PublishMiddleware[];
+    /** Consume middleware for every consumer of the broker, outermost first (after tracing), e.g. `idempotency()`. */
     readonly consume?: readonly ConsumeMiddleware[];
   };
   /** Extra or replacement transports by URL scheme (without `:`): a factory, or a module specifier exporting `createTransport`. */
@@ -87,10 +89,15 @@ export interface SubscribeOptions {
 
 /** Default retry policy. */
 export const DEFAULT_RETRY = Object.freeze({
+  /** Attempts in all, the first delivery included. */
   maxAttempts: 5,
+  /** Delay before attempt 2, ms. */
   initialDelayMs: 200,
+  /** Longest delay, ms. */
   maxDelayMs: 30_000,
+  /** Each delay is the previous one times this. */
   factor: 2,
+  /** Each delay is spread by ± this fraction of it. */
   jitter: 0.2,
 });
 

@@ -125,6 +125,7 @@ export function decodeStructured(body: Uint8Array): Envelope {
 export interface ReceivedMessage {
   /** Headers (or user properties) as received; `ce-<attribute>` names carry CloudEvents attributes. */
   readonly headers: Readonly<Record<string, string>>;
+  /** The payload as received. */
   readonly body: Uint8Array;
   /** What the protocol says besides the headers; its `contentType` is the protocol's content type. */
   readonly fallback: EnvelopeFallback;
@@ -146,7 +147,12 @@ export interface ReceivedMessage {
  * like a document is read as one (a message that crossed a protocol without headers); anything else is
  * a plain client's message with a synthesized envelope.
  */
-export function readEnvelope(message: ReceivedMessage): { envelope: Envelope; error?: DecodeError } {
+export function readEnvelope(message: ReceivedMessage): {
+  /** The envelope (a synthesized one when the document could not be decoded). */
+  envelope: Envelope;
+  /** Set when the body claimed to be a CloudEvents document and was not: hand it to core as `Delivery.error`. */
+  error?: DecodeError;
+} {
   const { headers, body, fallback, isControl } = message;
   const contentType = fallback.contentType;
   const plain = (): Envelope => fromPrefixedHeaders(headers, body, fallback, isControl);

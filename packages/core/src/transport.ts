@@ -45,7 +45,9 @@ export interface TransportContext {
   readonly url: URL;
   /** The connect options, for transport-specific keys (`options.amqp`, ...). */
   readonly options: Readonly<Record<string, unknown>>;
+  /** Where to log (`ConnectOptions.logger`; silent by default). Never log secrets: pass texts through `redactor`. */
   readonly logger: Logger;
+  /** Knows this URL's secrets: use it on every error, log line and event the transport produces. */
   readonly redactor: Redactor;
   /** The reconnect strategy. */
   readonly reconnect: Backoff;
@@ -78,9 +80,11 @@ export interface TransportSubscribeOptions {
 
 /** One delivered message, as the transport hands it to core. Core settles it exactly once. */
 export interface Delivery {
+  /** Attributes, headers and body as received (control headers of the protocol already removed). */
   readonly envelope: Envelope;
   /** The queue, or the topic with the concrete routing key the message was published with. */
   readonly destination: Destination;
+  /** The broker flagged this copy as delivered before (AMQP `redelivered`, MQTT DUP, STOMP `redelivered`). */
   readonly redelivered: boolean;
   /** How often the broker delivered this copy, this time included (where the broker counts). */
   readonly deliveryCount?: number;
@@ -107,11 +111,29 @@ export interface TransportSubscription {
 export interface Transport {
   /** `memory`, `amqp`, `mqtt`, `stomp`, ... */
   readonly name: string;
+  /** What this broker really guarantees: a frozen object, the same for the life of the transport. */
   readonly capabilities: Capabilities;
   /** Current connection state and transport details for `health()`. */
-  status(): { readonly status: HealthStatus; readonly details?: Readonly<Record<string, string | number | boolean>> };
+  status(): {
+    /** `up`, `reconnecting` (lost, trying again) or `down` (closed). */
+    readonly status: HealthStatus;
+    /** Transport-specific facts for `health().details` (e.g. `blocked`); never secrets. */
+    readonly details?: Readonly<Record<string, string | number | boolean>>;
+  };
+  /** Adds a listener for a {@link TransportEvents} event; core adds its listeners right after the factory resolved. */
   on<E extends keyof TransportEvents>(event: E, listener: TransportEvents[E]): unknown;
+  /**
+   * Sends one message. Resolves only once the broker took responsibility for it (confirm, PUBACK,
+   * RECEIPT); rejects with a {@link FerryError} otherwise (`FERRY_UNROUTABLE` when `options.mandatory` and
+   * no queue took it). Waits while disconnected, and gives up with `options.signal.reason` once the signal
+   * aborts. A send in doubt at a dropped connection is sent again with the same id.
+   */
   publish(destination: Destination, envelope: Envelope, options: TransportPublishOptions): Promise<void>;
+  /**
+   * Starts consuming `source` (a queue, or a topic pattern with or without a group). Resolves once the
+   * broker will deliver; then calls `deliver` for each message, with at most `options.concurrency`
+   * unsettled at a time. The subscription survives reconnects: the transport resumes it by itself.
+   */
   subscribe(
     source: Destination,
     options: TransportSubscribeOptions,

@@ -39,6 +39,7 @@ import { Store } from './store.js';
  *   bypassed (reads go to Redis) until the subscription is back.
  */
 export class Cache<T = unknown> {
+  /** The namespace given to {@link createCache}. */
   readonly namespace: string;
   readonly #broker: Broker;
   readonly #redis: Redis;

@@ -3,6 +3,7 @@
  * consistent across instances by versioned invalidation events over any Ferry broker.
  *
  * @packageDocumentation
+ * @module @ferry/invalidation
  */
 export { Cache, createCache } from './cache.js';
 export { INVALIDATION_TYPE } from './options.js';

@@ -10,6 +10,7 @@
  * const service = await container.getAsync(UserService);
  *
  * @packageDocumentation
+ * @module @ferry/invalidation/inversify
  */
 import { ContainerModule, type ServiceIdentifier } from 'inversify';
 import { Redis } from 'ioredis';

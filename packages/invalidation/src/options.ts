@@ -10,7 +10,12 @@ export interface CacheOptions {
   /** Separates caches: Redis keys `ferry:cache:<namespace>:…` and the topic `ferry.cache.<namespace>`. Letters, digits, `_`, `-`. */
   readonly namespace: string;
   /** L1 (in-process LRU): most entries (default 10000) and their TTL (default 60000 ms). */
-  readonly l1?: { readonly maxEntries?: number; readonly ttlMs?: number };
+  readonly l1?: {
+    /** Most entries L1 holds; the least recently used go first. Default 10000. */
+    readonly maxEntries?: number;
+    /** How long an L1 entry lives, ms: the last backstop against a missed invalidation. Default 60000. */
+    readonly ttlMs?: number;
+  };
   /** Default TTL of L2 (Redis) entries, ms. Default 3600000 (one hour). */
   readonly l2TtlMs?: number;
   /** Encodes values for Redis. Default: core's JSON codec (hostile-input safe). */
@@ -25,7 +30,9 @@ export interface CacheOptions {
 
 /** A metrics library adapter (Prometheus, OpenTelemetry, StatsD…). */
 export interface CacheMetrics {
+  /** Adds 1 to the counter `name` (e.g. `cache.l1.hit`, `cache.flush`), labelled with `namespace` (and `reason`, for flushes). */
   increment(name: string, labels: Readonly<Record<string, string>>): void;
+  /** Records one observation of `name` (`cache.invalidation.propagation_ms`), with the `namespace` label. */
   observe(name: string, value: number, labels: Readonly<Record<string, string>>): void;
 }
 
@@ -39,12 +46,31 @@ export interface SetOptions {
 
 /** What `stats()` reports. */
 export interface CacheStats {
-  readonly l1: { readonly hits: number; readonly misses: number; readonly size: number };
-  readonly l2: { readonly hits: number; readonly misses: number; readonly errors: number };
+  /** The in-process tier. */
+  readonly l1: {
+    /** Reads answered from L1. */
+    readonly hits: number;
+    /** Reads L1 could not answer (absent, expired, or bypassed). */
+    readonly misses: number;
+    /** Entries in L1 now. */
+    readonly size: number;
+  };
+  /** The Redis tier. */
+  readonly l2: {
+    /** Reads answered from Redis. */
+    readonly hits: number;
+    /** Reads Redis could not answer. */
+    readonly misses: number;
+    /** Redis commands that failed. */
+    readonly errors: number;
+  };
   /** Loader calls (single-flight: one per key at a time). */
   readonly loads: number;
+  /** Invalidation events. */
   readonly invalidations: {
+    /** Published by this instance. */
     readonly sent: number;
+    /** Received by this instance (its own echoes included). */
     readonly received: number;
     /** L1 entries evicted by received invalidations. */
     readonly evicted: number;
@@ -53,15 +79,28 @@ export interface CacheStats {
   };
   /** Times L1 was flushed: the broker disconnected, a sender's sequence jumped, `clear()`, or Redis came back after a lost connection. */
   readonly flushes: {
+    /** The broker disconnected. */
     readonly disconnect: number;
+    /** A sender's sequence number jumped: invalidations were missed. */
     readonly gap: number;
+    /** `clear()` was called (here or on another instance). */
     readonly clear: number;
+    /** Redis came back after a lost connection. */
     readonly redis: number;
   };
   /** True while L1 is bypassed (the broker is disconnected or not yet subscribed). */
   readonly bypassing: boolean;
   /** Delay from a sender's publish to this instance's receipt, ms (same clock across hosts assumed). */
-  readonly propagationMs: { readonly count: number; readonly p50: number; readonly p99: number; readonly max: number };
+  readonly propagationMs: {
+    /** Invalidations measured. */
+    readonly count: number;
+    /** Median, ms. */
+    readonly p50: number;
+    /** 99th percentile, ms. */
+    readonly p99: number;
+    /** Largest, ms. */
+    readonly max: number;
+  };
 }
 
 /** The event on the invalidation topic: keys and versions, never values. */

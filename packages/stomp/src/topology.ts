@@ -15,15 +15,26 @@ export interface Dialect {
   /** What a subscription SUBSCRIBEs to, with which headers, and the queue its messages live in. */
   subscription(source: Destination, group: string | undefined, id: string, concurrency: number): SubscriptionPlan;
   /** Where a retry copy goes after `bucketMs` (a delay queue declared by its SEND headers), or at once when 0. */
-  retryTarget(queueName: string, bucketMs: number): { destination: string; headers: Record<string, string> };
+  retryTarget(
+    queueName: string,
+    bucketMs: number,
+  ): {
+    /** The STOMP destination to SEND the copy to. */
+    destination: string;
+    /** Headers that declare the delay queue (empty for a copy sent straight back). */
+    headers: Record<string, string>;
+  };
 }
 
 /** One SUBSCRIBE. */
 export interface SubscriptionPlan {
+  /** The STOMP destination to SUBSCRIBE to. */
   readonly destination: string;
+  /** Headers of the SUBSCRIBE frame (queue shape, `prefetch-count`, `x-queue-name`, ...). */
   readonly headers: Record<string, string>;
   /** The RabbitMQ queue behind it (retries go straight back to it). */
   readonly queueName: string;
+  /** The queue outlives its subscribers: a queue (unless `durable: false`) or a group, not a private subscription. */
   readonly durable: boolean;
 }
 

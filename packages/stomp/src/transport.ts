@@ -24,11 +24,6 @@ import { StompSubscription } from './subscription.js';
 import { isDurable, RABBITMQ } from './topology.js';
 import { toFrame } from './wire.js';
 
-/**
- * The STOMP 1.2 transport (RabbitMQ's STOMP plugin). One connection publishes (a memory alarm blocks it,
- * never the acks); each subscription has a connection of its own (see `StompSubscription` in `src/subscription.ts`). After a
- * reconnect every subscription is re-issued before waiting publishes go out.
- */
 /** A destination's STOMP target and queue-declaring headers. */
 interface Route {
   readonly target: string;
@@ -36,6 +31,11 @@ interface Route {
   readonly durable: boolean;
 }
 
+/**
+ * The STOMP 1.2 transport (RabbitMQ's STOMP plugin). One connection publishes (a memory alarm blocks it,
+ * never the acks); each subscription has a connection of its own (see `StompSubscription` in
+ * `src/subscription.ts`). After a reconnect every subscription is re-issued before waiting publishes go out.
+ */
 export class StompTransport extends Emitter<TransportEvents> implements Transport {
   readonly name = 'stomp';
   readonly capabilities = STOMP_CAPABILITIES;

@@ -13,6 +13,7 @@ import {
 } from '@ferry/core';
 import { orderIdOf, OrderPlaced } from '../contract.js';
 import type { Chapter } from '../scene.js';
+import { paint } from '../style.js';
 import { Collector, expect } from '../wait.js';
 
 /** Jitter off so the story prints exact delays; real services keep the default ±20 %. */
@@ -72,7 +73,7 @@ export const deadLetter: Chapter = {
       if (scene.mine(message)) dead.push(message);
     });
     say(
-      `queue "payments": up to ${RETRY.maxAttempts} attempts, backoff ${RETRY.initialDelayMs} ms doubling (jitter off here), then "${dlq.name}"`,
+      `queue ${paint.name('"payments"')}: up to ${RETRY.maxAttempts} attempts, backoff ${RETRY.initialDelayMs} ms doubling (jitter off here), then ${paint.name(`"${dlq.name}"`)}`,
     );
 
     const flaky = { orderId: 'o-3001', customer: 'dennis', total: 12.5 };
@@ -89,7 +90,8 @@ export const deadLetter: Chapter = {
     for (const orderId of [flaky.orderId, declined.orderId]) {
       const mine = attempts.items.filter((a) => a.orderId === orderId);
       mine.forEach((a, i) => {
-        say(`${orderId}  attempt ${a.attempt} ${a.outcome}`, 1);
+        const outcome = a.outcome.startsWith('succeeded') ? paint.ok(a.outcome) : paint.bad(a.outcome);
+        say(`${orderId}  attempt ${a.attempt} ${outcome}`, 1);
         expect(a.attempt === i + 1, `${orderId} attempt ${a.attempt} arrived as the attempt number ${i + 1}`);
         const previous = mine[i - 1];
         if (previous === undefined) return;
@@ -100,16 +102,25 @@ export const deadLetter: Chapter = {
     }
     expect(attempts.items.filter((a) => a.orderId === flaky.orderId).length === 3, `${flaky.orderId}: not 3 attempts`);
     expect(!attempts.items.some((a) => a.orderId === invalid.orderId), `the handler ran for ${invalid.orderId}`);
-    say(`${invalid.orderId}  published raw with total "lots": fails the contract, the handler never runs`, 1);
+    say(
+      `${invalid.orderId}  published raw with total "lots": ${paint.bad('fails the contract')}, the handler never runs`,
+      1,
+    );
 
-    say(`"${dlq.name}" holds ${dead.items.length} dead letters, original data and headers plus why:`);
+    say(`${paint.name(`"${dlq.name}"`)} holds ${dead.items.length} dead letters, original data and headers plus why:`);
     const sorted = [...dead.items].sort((a, b) => orderIdOf(a.data).localeCompare(orderIdOf(b.data)));
     for (const letter of sorted) {
       say(`${orderIdOf(letter.data)}  data ${JSON.stringify(letter.data)}`, 1);
-      for (const name of SHOWN_HEADERS) say(`${name}: ${letter.headers[name] ?? '(missing)'}`, 2);
+      for (const name of SHOWN_HEADERS) {
+        const value = letter.headers[name] ?? '(missing)';
+        say(`${paint.dim(`${name}:`)} ${name === HEADER_DEAD_LETTER_CODE ? paint.code(value) : value}`, 2);
+      }
     }
     const codes = sorted.map((letter) => letter.headers[HEADER_DEAD_LETTER_CODE]).join(', ');
     const wanted = [ErrorCode.PERMANENT, ErrorCode.VALIDATION].join(', ');
     expect(codes === wanted, `dead-letter codes ${codes}, expected ${wanted}`);
+    scene.proved(
+      `${flaky.orderId} succeeded on attempt 3 after its backoffs; the other two wait in "${dlq.name}" with the reason`,
+    );
   },
 };

@@ -1,6 +1,7 @@
 import { topic, type Consumer } from '@ferry/core';
 import { OrderPlaced, type Order } from '../contract.js';
 import type { Chapter } from '../scene.js';
+import { paint } from '../style.js';
 import { Collector, expect } from '../wait.js';
 
 /** Who listens to the topic: two competing billing instances, one shipping instance, a private audit log. */
@@ -38,10 +39,11 @@ export const fanOut: Chapter = {
         group === undefined ? {} : { group },
       );
     }
-    say('topic "orders.placed":');
-    say('group billing  (billing-1 and billing-2 compete inside the group)', 1);
-    say('group shipping (shipping-1)', 1);
-    say('audit          (no group: a private subscription, sees everything)', 1);
+    const { actor } = paint;
+    say(`topic ${paint.name('"orders.placed"')}:`);
+    say(`group ${actor('billing')}  (${actor('billing-1')} and ${actor('billing-2')} compete inside the group)`, 1);
+    say(`group ${actor('shipping')} (${actor('shipping-1')})`, 1);
+    say(`${actor('audit')}          (no group: a private subscription, sees everything)`, 1);
 
     for (const event of EVENTS) await producer.publish(placed, OrderPlaced.create(event, scene.stamp(event.orderId)));
     const expected = EVENTS.length * LISTENERS.length;
@@ -53,11 +55,11 @@ export const fanOut: Chapter = {
       const got = EVENTS.map((event) => {
         const copies = seen.items.filter((s) => s.listener === listener && s.orderId === event.orderId);
         expect(copies.length === 1, `${listener} got ${event.orderId} ${copies.length} times, expected once`);
-        return listener === 'audit' ? event.orderId : `${event.orderId} → ${copies[0]?.member ?? '?'}`;
+        return listener === 'audit' ? event.orderId : `${event.orderId} → ${actor(copies[0]?.member ?? '?')}`;
       });
-      say(`${listener.padEnd(8)} ${got.join(', ')}`, 1);
+      say(`${actor(listener)}${' '.repeat(Math.max(0, 8 - listener.length))} ${got.join(', ')}`, 1);
     }
     expect(seen.items.length === expected, `${seen.items.length} deliveries, expected ${expected}`);
-    say('each group got each event exactly once; inside a group, one member took it');
+    scene.proved('each group got each event exactly once; inside a group, one member took it');
   },
 };

@@ -1,6 +1,7 @@
 import { idempotency, queue, type ConsumeMiddleware } from '@ferry/core';
 import { orderIdOf, OrderPlaced, type Order } from '../contract.js';
 import type { Chapter } from '../scene.js';
+import { paint } from '../style.js';
 import { Collector, expect } from '../wait.js';
 
 const FIRST: Order = { orderId: 'o-4001', customer: 'tim', total: 64 };
@@ -27,7 +28,7 @@ export const idempotent: Chapter = {
     await consumer.subscribe(receipts, OrderPlaced, (message) => {
       if (scene.mine(message)) calls.push(message.data.orderId);
     });
-    say('queue "receipts", consumed with broker.consumer({ middleware: [idempotency()] })');
+    say(`queue ${paint.name('"receipts"')}, consumed with broker.consumer({ middleware: [idempotency()] })`);
 
     const first = OrderPlaced.create(FIRST, scene.stamp(FIRST.orderId));
     await producer.publish(receipts, first);
@@ -39,11 +40,13 @@ export const idempotent: Chapter = {
 
     const count = (items: readonly string[], id: string): number => items.filter((i) => i === id).length;
     for (const { orderId } of [FIRST, SECOND]) {
-      say(`${orderId}  delivered ${count(deliveries.items, orderId)}×, handler ran ${count(calls.items, orderId)}×`, 1);
+      const delivered = count(deliveries.items, orderId);
+      const shown = delivered > 1 ? paint.warn(`delivered ${delivered}×`) : `delivered ${delivered}×`;
+      say(`${orderId}  ${shown}, handler ran ${paint.ok(`${count(calls.items, orderId)}×`)}`, 1);
     }
     expect(count(deliveries.items, FIRST.orderId) === 2, `${FIRST.orderId} was not delivered twice`);
     expect(count(calls.items, FIRST.orderId) === 1, `the handler ran ${count(calls.items, FIRST.orderId)}× for it`);
     expect(calls.items.length === 2, `${calls.items.length} handler calls, expected 2`);
-    say('the duplicate was acknowledged without calling the handler: effectively once');
+    scene.proved('the duplicate was acknowledged without calling the handler: effectively once');
   },
 };

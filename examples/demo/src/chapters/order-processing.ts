@@ -46,6 +46,8 @@ export const orderProcessing: Chapter = {
       const { runs } = report.services[service];
       expect(runs === expected, `${service} ran its handler ${runs} times for ${expected} orders`);
     }
-    say(`every service handled each of the ${expected} orders exactly once, and shipping caught up after its downtime`);
+    scene.proved(
+      `every service handled each of the ${expected} orders exactly once, and shipping caught up after its downtime`,
+    );
   },
 };

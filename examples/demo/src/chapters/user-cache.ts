@@ -1,6 +1,7 @@
 import { formatSummary, runScenario, UPDATED_USER } from '@ferry/example-user-cache';
 import { closeRedis, deleteKeys, probeRedis, REDIS_PROBE_MS, redisUrl } from '../redis.js';
 import type { Chapter } from '../scene.js';
+import { paint } from '../style.js';
 import { expect, failureOf } from '../wait.js';
 
 /** Chapter 6: the user-cache example's scenario, on the demo's broker and the Redis at `REDIS_URL`. */
@@ -12,7 +13,9 @@ export const userCache: Chapter = {
     const probe = await probeRedis(url, REDIS_PROBE_MS);
     if (!probe.ok) {
       say(
-        `skipped: no Redis answered PING at ${probe.address} within ${REDIS_PROBE_MS} ms (${probe.reason}); the cache's second tier needs one (REDIS_URL)`,
+        paint.warn(
+          `skipped: no Redis answered PING at ${probe.address} within ${REDIS_PROBE_MS} ms (${probe.reason}); the cache's second tier needs one (REDIS_URL)`,
+        ),
       );
       return;
     }
@@ -30,7 +33,7 @@ export const userCache: Chapter = {
       const stale = reads.filter((read) => read.user.name !== result.update.after.name);
       expect(reads.length > 0 && stale.length === 0, `${stale.length} reads after the update returned the old user`);
       const evicted = result.instances.filter((instance) => instance.stats.invalidations.evicted > 0).length;
-      say(
+      scene.proved(
         `after one update, all ${reads.length} reads of ${UPDATED_USER} saw it; ${evicted} instances evicted their copy, the writer kept its own`,
       );
     } finally {

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { queue, ValidationError, type Consumer } from '@ferry/core';
 import { describeOrder, OrderPlaced, type Order } from '../contract.js';
 import type { Chapter } from '../scene.js';
+import { paint } from '../style.js';
 import { Collector, DemoError, expect } from '../wait.js';
 
 const WORKERS = ['worker-a', 'worker-b'] as const;
@@ -23,14 +24,14 @@ export const workQueue: Chapter = {
     const { broker, producer, say } = scene;
     const orders = queue('orders');
 
-    say(`contract "${OrderPlaced.type}" (zod): { orderId: "o-<digits>", customer, total > 0 }`);
+    say(`contract ${paint.name(`"${OrderPlaced.type}"`)} (zod): { orderId: "o-<digits>", customer, total > 0 }`);
     try {
       await producer.publish(orders, OrderPlaced.create({ orderId: 'o-1000', customer: 'mallory', total: -5 }));
       throw new DemoError('an order with a negative total was published: the contract did not refuse it');
     } catch (error) {
       if (!(error instanceof ValidationError)) throw error;
-      say(`publish o-1000 with total -5 → refused, nothing sent (${error.code}):`);
-      say(error.message, 1);
+      say(`publish o-1000 with total -5 → ${paint.bad('refused')}, nothing sent (${paint.code(error.code)}):`);
+      say(paint.dim(error.message), 1);
     }
 
     const handled = new Collector<{ orderId: string; worker: string }>();
@@ -57,7 +58,9 @@ export const workQueue: Chapter = {
         { concurrency: CONCURRENCY },
       );
     }
-    say(`queue "orders": ${WORKERS.join(' and ')} compete for its messages, up to ${CONCURRENCY} handlers each`);
+    say(
+      `queue ${paint.name('"orders"')}: ${WORKERS.map(paint.actor).join(' and ')} compete for its messages, up to ${CONCURRENCY} handlers each`,
+    );
 
     for (const order of ORDERS) await producer.publish(orders, OrderPlaced.create(order, scene.stamp(order.orderId)));
     say(`published ${ORDERS.length} orders; who handled which:`);
@@ -67,7 +70,7 @@ export const workQueue: Chapter = {
     for (const order of ORDERS) {
       const by = handled.items.filter((h) => h.orderId === order.orderId).map((h) => h.worker);
       expect(by.length === 1, `${order.orderId} was handled ${by.length} times (${by.join(', ')}), expected once`);
-      say(`${describeOrder(order)}  → ${by.join('')}`, 1);
+      say(`${describeOrder(order)}  → ${by.map(paint.actor).join('')}`, 1);
     }
     expect(handled.items.length === ORDERS.length, `${handled.items.length} handler calls for ${ORDERS.length} orders`);
     const counts = WORKERS.map((w) => `${w} ${handled.items.filter((h) => h.worker === w).length}`);
@@ -76,6 +79,6 @@ export const workQueue: Chapter = {
       const p = peak.get(w) ?? 0;
       expect(p <= CONCURRENCY, `${w} ran ${p} handlers at once, more than concurrency ${CONCURRENCY}`);
     }
-    say(`each order handled exactly once: ${counts.join(', ')} (most at once: ${peaks.join(', ')})`);
+    scene.proved(`each order handled exactly once: ${counts.join(', ')} (most at once: ${peaks.join(', ')})`);
   },
 };

@@ -10,6 +10,7 @@
  * // in a class: constructor(@inject(FERRY_BROKER) private readonly broker: Broker) {}
  *
  * @packageDocumentation
+ * @module @ferry/core/inversify
  */
 import { ContainerModule, type ServiceIdentifier } from 'inversify';
 import type { Broker } from '../broker.js';
@@ -26,14 +27,35 @@ export const FERRY_PRODUCER: ServiceIdentifier<Producer> = Symbol.for('ferry.Pro
 export const FERRY_CONSUMER: ServiceIdentifier<Consumer> = Symbol.for('ferry.Consumer');
 
 /** The tokens, grouped. */
-export const FERRY = Object.freeze({ Broker: FERRY_BROKER, Producer: FERRY_PRODUCER, Consumer: FERRY_CONSUMER });
+export const FERRY = Object.freeze({
+  /** {@link FERRY_BROKER} */
+  Broker: FERRY_BROKER,
+  /** {@link FERRY_PRODUCER} */
+  Producer: FERRY_PRODUCER,
+  /** {@link FERRY_CONSUMER} */
+  Consumer: FERRY_CONSUMER,
+});
 
 /** Options of {@link ferryModule}. */
 export type FerryModuleOptions =
   /** Connect lazily, as an async singleton: resolve with `getAsync`; unbinding (`unbindAllAsync`) closes it. */
-  | { readonly url?: string | undefined; readonly options?: ConnectOptions; readonly broker?: never }
+  | {
+      /** The broker URL; default `FERRY_URL`, else `memory://`. */
+      readonly url?: string | undefined;
+      /** Options for `connect()`. */
+      readonly options?: ConnectOptions;
+      /** Not with `url`: give one or the other. */
+      readonly broker?: never;
+    }
   /** Bind an already-connected broker, for synchronous `get`. The module does not close it: its owner does. */
-  | { readonly broker: Broker; readonly url?: never; readonly options?: never };
+  | {
+      /** The connected broker to bind. */
+      readonly broker: Broker;
+      /** Not with `broker`. */
+      readonly url?: never;
+      /** Not with `broker`: the broker is already connected. */
+      readonly options?: never;
+    };
 
 /**
  * A `ContainerModule` binding {@link FERRY_BROKER}, {@link FERRY_PRODUCER} and {@link FERRY_CONSUMER}

@@ -18,8 +18,11 @@ export interface MemoryConnection {
 
 /** Statistics of one memory queue. */
 export interface MemoryQueueStats {
+  /** Messages waiting to be delivered. */
   readonly ready: number;
+  /** Messages delivered and not settled yet. */
   readonly unacked: number;
+  /** Subscriptions consuming the queue. */
   readonly consumers: number;
 }
 
@@ -33,7 +36,10 @@ export class MemoryHub {
   readonly #connections = new Set<MemoryConnection>();
   #stopped = false;
 
-  constructor(readonly name: string) {}
+  constructor(
+    /** The hub's name (`memory://<name>`); the default hub is `default`. */
+    readonly name: string,
+  ) {}
 
   /** The queue called `name`, created on first use. @internal */
   queue(name: string, maxLength = DEFAULT_MAX_QUEUE_LENGTH, autoDelete = false): MemoryQueue {
