@@ -54,31 +54,41 @@ export interface DeliveryDeps {
  * next attempt number) or, when the error is permanent or attempts are used up, dead letter
  * (publish to the DLQ first, then ack). Never throws. @internal
  */
-export async function processDelivery(deps: DeliveryDeps, delivery: Delivery): Promise<void> {
+export function processDelivery(deps: DeliveryDeps, delivery: Delivery): Promise<void> {
   const { retry } = deps;
   const headerAttempt = attemptOf(delivery.envelope.headers, retry.maxAttempts);
   const attempt = headerAttempt + Math.max(0, (delivery.deliveryCount ?? 1) - 1);
   const abort = new LazyAbort();
   if (deps.closing.aborted) abort.abort(new ClosedError('Consumer'));
   deps.inFlight.add(abort);
-  try {
-    const ctx = await prepare(deps, delivery, attempt, abort);
-    await runWithTimeout(deps.handlerTimeoutMs, abort, () => deps.pipeline(ctx));
-  } catch (error) {
-    await settleFailure(deps, delivery, toFerryError(error), attempt, abort);
-    return;
-  } finally {
+  const failed = (error: unknown): Promise<void> => {
     deps.inFlight.delete(abort);
+    return settleFailure(deps, delivery, toFerryError(error), attempt, abort);
+  };
+  let handled: Promise<void>;
+  try {
+    // Without a contract to validate against, preparing is synchronous: no promise until the handler.
+    const ctx = prepare(deps, delivery, attempt, abort);
+    handled =
+      ctx instanceof Promise
+        ? ctx.then((ready) => runWithTimeout(deps.handlerTimeoutMs, abort, () => deps.pipeline(ready)))
+        : runWithTimeout(deps.handlerTimeoutMs, abort, () => deps.pipeline(ctx));
+  } catch (error) {
+    return failed(error);
   }
-  await settle(deps, delivery, () => delivery.ack());
+  return handled.then(() => {
+    deps.inFlight.delete(abort);
+    return settle(deps, delivery, () => delivery.ack());
+  }, failed);
 }
 
-async function prepare(
+/** The handler's context, or a promise of it when the data must first pass an event contract's schema. */
+function prepare(
   deps: DeliveryDeps,
   delivery: Delivery,
   attempt: number,
   abort: LazyAbort,
-): Promise<ConsumeContext> {
+): ConsumeContext | Promise<ConsumeContext> {
   if (delivery.error !== undefined) throw delivery.error;
   const { envelope } = delivery;
   if (attempt > deps.retry.maxAttempts) {
@@ -95,26 +105,34 @@ async function prepare(
     );
   }
   const a = envelope.attributes;
-  const contentType = a.datacontenttype ?? 'application/octet-stream';
-  let data = deps.decode ? deps.codecs.decode(envelope.body, a.datacontenttype) : Buffer.from(envelope.body);
+  const data = deps.decode ? deps.codecs.decode(envelope.body, a.datacontenttype) : Buffer.from(envelope.body);
   const contract = deps.contract;
-  if (contract !== undefined) {
-    if (a.type !== contract.type) {
-      throw new ValidationError(`Expected a "${contract.type}" event, got "${a.type}"`);
-    }
-    data = await validate(contract.schema, contract.type, data);
+  if (contract === undefined) return context(deps, delivery, attempt, abort, data);
+  if (a.type !== contract.type) {
+    throw new ValidationError(`Expected a "${contract.type}" event, got "${a.type}"`);
   }
+  return validate(contract.schema, contract.type, data).then((valid) => context(deps, delivery, attempt, abort, valid));
+}
+
+function context(
+  deps: DeliveryDeps,
+  delivery: Delivery,
+  attempt: number,
+  abort: LazyAbort,
+  data: unknown,
+): ConsumeContext {
+  const a = delivery.envelope.attributes;
   const message = new IncomingMessage<unknown>(
     {
       id: a.id,
       type: a.type,
       source: a.source,
       time: a.time ?? isoNow(),
-      datacontenttype: contentType,
+      datacontenttype: a.datacontenttype ?? 'application/octet-stream',
       subject: a.subject,
       key: a.partitionkey,
       data,
-      headers: Object.freeze(applicationHeaders(envelope.headers)),
+      headers: Object.freeze(applicationHeaders(delivery.envelope.headers)),
       attempt,
       redelivered: delivery.redelivered || attempt > 1,
       destination: delivery.destination,
@@ -124,8 +142,11 @@ async function prepare(
   return { message, subscription: deps.subscription };
 }
 
-async function runWithTimeout(ms: number | undefined, abort: LazyAbort, run: () => Promise<void>): Promise<void> {
-  if (ms === undefined) return run();
+function runWithTimeout(ms: number | undefined, abort: LazyAbort, run: () => Promise<void>): Promise<void> {
+  return ms === undefined ? run() : timed(ms, abort, run);
+}
+
+async function timed(ms: number, abort: LazyAbort, run: () => Promise<void>): Promise<void> {
   const running = run();
   running.catch(() => undefined); // a late failure after the timeout is already accounted for
   if (await within(running, ms)) return;

@@ -12,7 +12,6 @@ import type { Redactor } from './redact.js';
 import type { Transport } from './transport.js';
 import { exceedsSize } from './size.js';
 import { type Deadlines, publishDeadlines } from './deadline.js';
-import { drain } from './timing.js';
 
 /** Publishes messages. Obtain one from `broker.producer()`. */
 export interface Producer {
@@ -47,7 +46,9 @@ export class FerryProducer implements Producer {
   readonly #deps: ProducerDeps;
   readonly #middleware: PublishMiddleware[];
   #pipeline: (ctx: PublishContext) => Promise<void>;
-  readonly #pending = new Set<Promise<unknown>>();
+  /** Publishes not yet settled (for `maxPendingPublishes` and `close()`). */
+  #pendingCount = 0;
+  #idle: { readonly promise: Promise<void>; readonly resolve: () => void } | undefined;
   readonly #deadlines: Deadlines;
   #closed = false;
 
@@ -68,22 +69,43 @@ export class FerryProducer implements Producer {
 
   publish<T>(to: Queue | Topic, message: OutgoingMessage<T>): Promise<void> {
     if (this.#closed) return Promise.reject(new ClosedError('Producer'));
-    if (this.#pending.size >= this.#deps.maxPendingPublishes) {
+    if (this.#pendingCount >= this.#deps.maxPendingPublishes) {
       return Promise.reject(
         new PublishError(
           ErrorCode.OVERFLOW,
-          `${this.#pending.size} publishes are already waiting for the broker (maxPendingPublishes): await your publishes, or raise the limit`,
+          `${this.#pendingCount} publishes are already waiting for the broker (maxPendingPublishes): await your publishes, or raise the limit`,
         ),
       );
     }
+    this.#pendingCount++;
     const run = this.#publish(to, message);
-    this.#pending.add(run);
-    const forget = (): void => void this.#pending.delete(run);
-    run.then(forget, forget);
+    run.then(this.#settled, this.#settled);
     return run;
   }
 
-  async #publish(to: Queue | Topic, message: OutgoingMessage): Promise<void> {
+  /** One publish settled: counted down, and `close()` woken when it was the last. */
+  readonly #settled = (): void => {
+    if (--this.#pendingCount === 0 && this.#idle !== undefined) {
+      this.#idle.resolve();
+      this.#idle = undefined;
+    }
+  };
+
+  #publish(to: Queue | Topic, message: OutgoingMessage): Promise<void> {
+    let running: Promise<void>;
+    try {
+      running = this.#pipeline(this.#context(to, message));
+    } catch (error) {
+      running = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    return running.then(undefined, this.#redact);
+  }
+
+  readonly #redact = (error: unknown): never => {
+    throw this.#deps.redactor.error(error);
+  };
+
+  #context(to: Queue | Topic, message: OutgoingMessage): PublishContext {
     if (typeof to !== 'object' || to === null || (to.kind !== 'queue' && to.kind !== 'topic')) {
       throw new ConfigurationError('publish() needs a destination made by queue(name) or topic(name)');
     }
@@ -99,25 +121,26 @@ export class FerryProducer implements Producer {
       );
     }
     if (message.headers !== undefined) assertApplicationHeaders(message.headers);
-    const ctx: PublishContext = {
+    return {
       destination: to,
       message: { ...message, id: message.id ?? randomUUID() },
       headers: { ...message.headers },
       transport: this.#deps.transport.name,
     };
-    try {
-      await this.#pipeline(ctx);
-    } catch (error) {
-      throw this.#deps.redactor.error(error);
-    }
   }
 
-  async #send(ctx: PublishContext): Promise<void> {
-    const { codecs, maxMessageBytes, transport } = this.#deps;
+  /** The innermost step: validate against a contract (if any), encode, check the size, hand to the transport. */
+  #send(ctx: PublishContext): Promise<void> {
     assertApplicationHeaders(ctx.headers);
     const contract = contractOf(ctx.message);
-    const data =
-      contract === undefined ? ctx.message.data : await validate(contract.schema, contract.type, ctx.message.data);
+    if (contract !== undefined) {
+      return validate(contract.schema, contract.type, ctx.message.data).then((data) => this.#transmit(ctx, data));
+    }
+    return this.#transmit(ctx, ctx.message.data);
+  }
+
+  #transmit(ctx: PublishContext, data: unknown): Promise<void> {
+    const { codecs, maxMessageBytes, transport } = this.#deps;
     const contentType = contentTypeOf(ctx.message);
     const body = codecs.encode(data, contentType);
     const envelope = createEnvelope(ctx.message, body, contentType, this.#deps.source, ctx.headers);
@@ -129,16 +152,25 @@ export class FerryProducer implements Producer {
       );
     }
     const mandatory = ctx.destination.kind === 'queue' || ctx.destination.options.mandatory === true;
-    try {
-      await this.#deadlines.run((signal) => transport.publish(ctx.destination, envelope, { signal, mandatory }));
-    } catch (error) {
-      if (error instanceof FerryError) throw error;
-      throw new PublishError(ErrorCode.PUBLISH_REJECTED, `Publish failed: ${String(error)}`, { cause: error });
-    }
+    return this.#deadlines
+      .run((signal) => transport.publish(ctx.destination, envelope, { signal, mandatory }))
+      .then(undefined, rejected);
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    await drain(this.#pending);
+    if (this.#pendingCount === 0) return;
+    if (this.#idle === undefined) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.#idle = { promise, resolve };
+    }
+    await this.#idle.promise;
   }
+}
+
+/** A transport's failure as the publish's error: Ferry's own errors as they are, anything else wrapped. */
+function rejected(error: unknown): never {
+  if (error instanceof FerryError) throw error;
+  throw new PublishError(ErrorCode.PUBLISH_REJECTED, `Publish failed: ${String(error)}`, { cause: error });
 }

@@ -13,15 +13,22 @@ export function compose<Ctx>(
   const steps = [...middleware];
   if (steps.length === 0) return inner;
   if (steps.length === 1) {
-    // The common case (tracing only) without the index bookkeeping of the general one.
+    // The common case (tracing only), without an async frame of its own: one middleware call per message.
     const [step] = steps as [Middleware<Ctx>];
-    return async (ctx) => {
+    return (ctx) => {
       let called = false;
-      await step(ctx, () => {
+      const next = (): Promise<void> => {
         if (called) return Promise.reject(new Error('next() called more than once in one middleware'));
         called = true;
         return inner(ctx);
-      });
+      };
+      try {
+        const result = step(ctx, next);
+        // A native promise comes back as it is; a thenable is adopted; void (a sync middleware) resolves.
+        return result === undefined ? Promise.resolve() : Promise.resolve(result);
+      } catch (error) {
+        return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+      }
     };
   }
   return (ctx) => {

@@ -10,7 +10,7 @@ import {
   type TextMapGetter,
   type Tracer,
 } from '@opentelemetry/api';
-import type { ConsumeMiddleware, PublishMiddleware } from '../context.js';
+import type { ConsumeContext, ConsumeMiddleware, PublishContext, PublishMiddleware } from '../context.js';
 
 const TRACER = '@ferry/core';
 
@@ -33,13 +33,17 @@ function sdkTracer(): Tracer | undefined {
  * Publish side of W3C trace context: starts a PRODUCER span and injects `traceparent`/`tracestate`
  * into the message headers through the registered OpenTelemetry propagator. A no-op without an SDK.
  */
-export const tracePublish: PublishMiddleware = async (ctx, next) => {
+export const tracePublish: PublishMiddleware = (ctx, next) => {
   const tracer = sdkTracer();
   if (tracer === undefined) {
     // No SDK: nothing to record, but a registered propagator may still carry the active context.
     propagation.inject(context.active(), ctx.headers);
     return next();
   }
+  return publishSpan(tracer, ctx, next);
+};
+
+async function publishSpan(tracer: Tracer, ctx: PublishContext, next: () => Promise<void>): Promise<void> {
   const span = tracer.startSpan(`send ${ctx.destination.name}`, {
     kind: SpanKind.PRODUCER,
     attributes: {
@@ -59,16 +63,25 @@ export const tracePublish: PublishMiddleware = async (ctx, next) => {
   } finally {
     span.end();
   }
-};
+}
 
 /**
  * Consume side: extracts the publisher's trace context from the headers and runs the rest of the
  * pipeline and the handler inside a CONSUMER span that is its child.
  */
-export const traceConsume: ConsumeMiddleware = async (ctx, next) => {
+export const traceConsume: ConsumeMiddleware = (ctx, next) => {
   const parent: Context = propagation.extract(ROOT_CONTEXT, ctx.message.headers, getter);
   const tracer = sdkTracer();
   if (tracer === undefined) return parent === ROOT_CONTEXT ? next() : context.with(parent, next);
+  return consumeSpan(tracer, parent, ctx, next);
+};
+
+async function consumeSpan(
+  tracer: Tracer,
+  parent: Context,
+  ctx: ConsumeContext,
+  next: () => Promise<void>,
+): Promise<void> {
   const span = tracer.startSpan(
     `process ${ctx.subscription.source.name}`,
     {
@@ -91,4 +104,4 @@ export const traceConsume: ConsumeMiddleware = async (ctx, next) => {
   } finally {
     span.end();
   }
-};
+}
