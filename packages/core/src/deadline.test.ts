@@ -58,4 +58,12 @@ describe('Deadlines', () => {
     const hanging = deadlines.run(() => new Promise<never>(() => undefined));
     expect(await rejection(hanging)).toBe(DEADLINE_PASSED);
   });
+
+  it('dispose() drops idle buckets at once and keeps the ones an operation still waits on', async () => {
+    const deadlines = new Deadlines(30);
+    await deadlines.run(() => Promise.resolve());
+    const hanging = deadlines.run(() => new Promise<never>(() => undefined));
+    deadlines.dispose();
+    expect(await rejection(hanging)).toBe(DEADLINE_PASSED);
+  });
 });

@@ -66,6 +66,15 @@ export class Deadlines {
     });
   }
 
+  /** Drops the buckets nothing waits on any more (their timers would otherwise live until their deadline). */
+  dispose(): void {
+    for (const [key, bucket] of this.#buckets) {
+      if (bucket.waiting.size > 0) continue;
+      clearTimeout(bucket.timer);
+      this.#buckets.delete(key);
+    }
+  }
+
   #open(key: number): Bucket {
     const controller = new AbortController();
     // One signal is shared by every publish of its window: many listeners are expected, not a leak.

@@ -159,13 +159,15 @@ export class FerryProducer implements Producer {
 
   async close(): Promise<void> {
     this.#closed = true;
-    if (this.#pendingCount === 0) return;
-    if (this.#idle === undefined) {
-      let resolve!: () => void;
-      const promise = new Promise<void>((r) => (resolve = r));
-      this.#idle = { promise, resolve };
+    if (this.#pendingCount > 0) {
+      if (this.#idle === undefined) {
+        let resolve!: () => void;
+        const promise = new Promise<void>((r) => (resolve = r));
+        this.#idle = { promise, resolve };
+      }
+      await this.#idle.promise;
     }
-    await this.#idle.promise;
+    this.#deadlines.dispose();
   }
 }
 
