@@ -100,7 +100,7 @@ writeFileSync(
   join(outDir, `${prefix}.json`),
   `${JSON.stringify({ machine, options, durationMs, rows, comparisons: comparisons(rows), failures }, null, 2)}\n`,
 );
-writeFileSync(join(outDir, `${prefix}.svg`), `${chart(rows)}\n`);
+writeFileSync(join(outDir, `${prefix}.svg`), `${chart(rows, { sections })}\n`);
 process.stdout.write(`${report}\n`);
 process.stderr.write(`bench: wrote ${join(outDir, prefix)}.{md,json,svg}\n`);
 if (failures.length > 0) {

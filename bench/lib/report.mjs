@@ -122,14 +122,17 @@ function escapeXml(text) {
  * An SVG bar chart of Ferry against its raw client: for each transport scenario, the throughput ratio and the
  * p99 latency ratio, with the goals (0.95 and 1.10) and parity drawn as lines.
  */
-export function chart(rows, { title = 'Ferry ÷ raw client, per transport scenario' } = {}) {
+export function chart(rows, { sections, title = 'Ferry ÷ raw client, per transport scenario' } = {}) {
   const items = comparisons(rows).filter(
-    (c) => c.subject === 'ferry' && (c.ratios['msg/s'] !== undefined || c.ratios['p99 µs'] !== undefined),
+    (c) =>
+      c.subject === 'ferry' &&
+      (sections === undefined || sections.get(c.section)?.goals === true) &&
+      (c.ratios['msg/s'] !== undefined || c.ratios['p99 µs'] !== undefined),
   );
   const barH = 11;
   const rowH = 2 * barH + 10;
-  const left = 300;
-  const width = 860;
+  const left = 330;
+  const width = 900;
   const plotW = width - left - 40;
   const top = 56;
   const height = top + items.length * rowH + 40;
