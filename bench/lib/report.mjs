@@ -120,9 +120,15 @@ function escapeXml(text) {
 
 /**
  * An SVG bar chart of Ferry against its raw client: for each transport scenario, the throughput ratio and the
- * p99 latency ratio, with the goals (0.95 and 1.10) and parity drawn as lines.
+ * p99 latency ratio, with the goals (0.95 and 1.10) and parity drawn as lines. With `before` (the rows of an
+ * earlier run), each bar has the earlier run's ratio drawn pale above it.
  */
-export function chart(rows, { sections, title = 'Ferry ÷ raw client, per transport scenario' } = {}) {
+export function chart(rows, { sections, before, title = 'Ferry ÷ raw client, per transport scenario' } = {}) {
+  const earlier = new Map(
+    (before === undefined ? [] : comparisons(before))
+      .filter((c) => c.subject === 'ferry')
+      .map((c) => [`${c.section}\u0000${c.scenario}`, c.ratios]),
+  );
   const items = comparisons(rows).filter(
     (c) =>
       c.subject === 'ferry' &&
@@ -130,7 +136,7 @@ export function chart(rows, { sections, title = 'Ferry ÷ raw client, per transp
       (c.ratios['msg/s'] !== undefined || c.ratios['p99 µs'] !== undefined),
   );
   const barH = 11;
-  const rowH = 2 * barH + 10;
+  const rowH = (before === undefined ? 1 : 2) * barH + 12;
   const left = 330;
   const width = 900;
   const plotW = width - left - 40;
@@ -145,6 +151,11 @@ export function chart(rows, { sections, title = 'Ferry ÷ raw client, per transp
     `<text x="${width / 2}" y="20" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(title)}</text>`,
     `<rect x="${left}" y="30" width="12" height="10" fill="#2f6db5"/><text x="${left + 16}" y="39">throughput (goal ≥ 0.95)</text>`,
     `<rect x="${left + 190}" y="30" width="12" height="10" fill="#e07b27"/><text x="${left + 206}" y="39">p99 latency (goal ≤ 1.10)</text>`,
+    ...(before === undefined
+      ? []
+      : [
+          `<rect x="${left + 380}" y="30" width="12" height="10" fill="#bbbbbb"/><text x="${left + 396}" y="39">pale: before</text>`,
+        ]),
   );
   for (const [value, colour, dash] of [
     [1, '#444', ''],
@@ -163,18 +174,29 @@ export function chart(rows, { sections, title = 'Ferry ÷ raw client, per transp
     out.push(
       `<text x="${left - 8}" y="${y + barH + 4}" text-anchor="end">${escapeXml(`${item.section} · ${item.scenario}`)}</text>`,
     );
-    [
-      ['msg/s', '#2f6db5'],
-      ['p99 µs', '#e07b27'],
-    ].forEach(([metric, colour], j) => {
+    const was = earlier.get(`${item.section}\u0000${item.scenario}`) ?? {};
+    for (const [metric, colour, pale] of [
+      ['msg/s', '#2f6db5', '#a9c3e6'],
+      ['p99 µs', '#e07b27', '#f2c29b'],
+    ]) {
       const ratio = item.ratios[metric];
-      if (ratio === undefined) return;
-      const by = y + j * barH;
-      out.push(
-        `<rect x="${left}" y="${by}" width="${Math.max(1, x(ratio) - left)}" height="${barH - 2}" fill="${colour}"/>`,
-        `<text x="${x(ratio) + 4}" y="${by + barH - 3}" font-size="10">${ratio.toFixed(2)}</text>`,
-      );
-    });
+      if (ratio === undefined) continue;
+      const bars =
+        before === undefined
+          ? [[ratio, colour, '']]
+          : [
+              [was[metric], pale, 'before '],
+              [ratio, colour, ''],
+            ];
+      bars.forEach(([value, fill, label], j) => {
+        if (value === undefined) return;
+        const by = y + j * barH;
+        out.push(
+          `<rect x="${left}" y="${by}" width="${Math.max(1, x(value) - left)}" height="${barH - 2}" fill="${fill}"/>`,
+          `<text x="${x(value) + 4}" y="${by + barH - 3}" font-size="10">${label}${value.toFixed(2)}</text>`,
+        );
+      });
+    }
   });
   out.push('</svg>');
   return out.join('\n');
