@@ -15,9 +15,8 @@
 //   the handler ran.
 // Every queue either side declared is deleted after its run.
 import amqp from 'amqplib';
-import { ferryLatency, ferryThroughput } from '../lib/ferry.mjs';
 import { kibPayload, uniqueName } from '../lib/stats.mjs';
-import { compare, packageVersion, QueueJanitor, rawLatency, rawThroughput } from './raw-common.mjs';
+import { compareRabbitScenarios, packageVersion, QueueJanitor } from './raw-common.mjs';
 
 export const name = 'amqp';
 
@@ -95,54 +94,13 @@ export async function run(ctx) {
   });
   const janitor = new QueueJanitor(url);
   try {
-    const e2e = [
-      { scenario: 'e2e transient, c=100', durable: false, concurrency: 100, n: ctx.scale(10_000, 1_000) },
-      { scenario: 'e2e persistent, c=100', durable: true, concurrency: 100, n: ctx.scale(10_000, 1_000) },
-      { scenario: 'e2e transient, c=1', durable: false, concurrency: 1, n: ctx.scale(3_000, 300) },
-    ];
-    for (const { scenario, durable, concurrency, n } of e2e) {
-      await compare(ctx, {
-        section: SECTION,
-        scenario,
-        rawName: RAW,
-        ferry: async () => {
-          const result = await ferryThroughput({
-            url,
-            options: {},
-            n,
-            window: concurrency,
-            concurrency,
-            durable,
-            timeoutMs: 60_000,
-          });
-          await janitor.delete(result.queue);
-          return result.metrics;
-        },
-        raw: () =>
-          rawThroughput({
-            what: RAW,
-            n,
-            lanes: concurrency,
-            open: (onMessage) => openRaw(url, janitor, { durable, concurrency }, onMessage),
-          }),
-      });
-    }
-    const n = ctx.scale(2_000, 200);
-    await compare(ctx, {
+    await compareRabbitScenarios(ctx, {
       section: SECTION,
-      scenario: 'round trip',
       rawName: RAW,
-      ferry: async () => {
-        const result = await ferryLatency({ url, options: {}, n, durable: false });
-        await janitor.delete(result.queue);
-        return result.metrics;
-      },
-      raw: () =>
-        rawLatency({
-          what: RAW,
-          n,
-          open: (onMessage) => openRaw(url, janitor, { durable: false, concurrency: 1 }, onMessage),
-        }),
+      url,
+      janitor,
+      openRaw: (durable, concurrency, onMessage) => openRaw(url, janitor, { durable, concurrency }, onMessage),
+      c1Messages: 3_000,
     });
   } finally {
     await janitor.close();

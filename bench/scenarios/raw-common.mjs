@@ -19,7 +19,7 @@ import { createRequire } from 'node:module';
 import { connect as netConnect } from 'node:net';
 import { dirname, join } from 'node:path';
 import amqp from 'amqplib';
-import { publishLanes } from '../lib/ferry.mjs';
+import { ferryLatency, ferryThroughput, publishLanes } from '../lib/ferry.mjs';
 import { deferred, latencySummary, nowNs, repeat, within } from '../lib/stats.mjs';
 
 /** One raw throughput measurement; `open(onMessage)` is the transport's raw client (see above). */
@@ -101,6 +101,59 @@ export async function compare(ctx, { section, scenario, rawName, ferry, raw, fer
           .join(', '),
     );
   }
+}
+
+/**
+ * The four scenarios of a RabbitMQ transport section (AMQP, STOMP), Ferry against the raw client: end to end
+ * transient and persistent at c=100, transient at c=1 (`c1Messages` messages), and the sequential round trip
+ * on a transient queue. `openRaw(durable, concurrency, onMessage)` opens the raw client's side; every queue
+ * either side made is deleted through `janitor`.
+ */
+export async function compareRabbitScenarios(ctx, { section, rawName, url, janitor, openRaw, c1Messages }) {
+  const e2e = [
+    { scenario: 'e2e transient, c=100', durable: false, concurrency: 100, n: ctx.scale(10_000, 1_000) },
+    { scenario: 'e2e persistent, c=100', durable: true, concurrency: 100, n: ctx.scale(10_000, 1_000) },
+    { scenario: 'e2e transient, c=1', durable: false, concurrency: 1, n: ctx.scale(c1Messages, 200) },
+  ];
+  for (const { scenario, durable, concurrency, n } of e2e) {
+    await compare(ctx, {
+      section,
+      scenario,
+      rawName,
+      ferry: async () => {
+        const result = await ferryThroughput({
+          url,
+          options: {},
+          n,
+          window: concurrency,
+          concurrency,
+          durable,
+          timeoutMs: 60_000,
+        });
+        await janitor.delete(result.queue);
+        return result.metrics;
+      },
+      raw: () =>
+        rawThroughput({
+          what: rawName,
+          n,
+          lanes: concurrency,
+          open: (onMessage) => openRaw(durable, concurrency, onMessage),
+        }),
+    });
+  }
+  const n = ctx.scale(2_000, 200);
+  await compare(ctx, {
+    section,
+    scenario: 'round trip',
+    rawName,
+    ferry: async () => {
+      const result = await ferryLatency({ url, options: {}, n, durable: false });
+      await janitor.delete(result.queue);
+      return result.metrics;
+    },
+    raw: () => rawLatency({ what: rawName, n, open: (onMessage) => openRaw(false, 1, onMessage) }),
+  });
 }
 
 /** The entries of `object` whose key starts with `prefix`, without it. */

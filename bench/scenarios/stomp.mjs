@@ -20,9 +20,8 @@
 //   raw side runs, the bench puts stompjs's own reader back, so the raw side is stompjs as shipped.
 // Every queue either side declared is deleted (over AMQP) after its run.
 import { Client, FrameImpl } from '@stomp/stompjs';
-import { ferryLatency, ferryThroughput } from '../lib/ferry.mjs';
 import { kibPayload, uniqueName, within } from '../lib/stats.mjs';
-import { compare, noDelaySocket, packageVersion, QueueJanitor, rawLatency, rawThroughput } from './raw-common.mjs';
+import { compareRabbitScenarios, noDelaySocket, packageVersion, QueueJanitor } from './raw-common.mjs';
 
 export const name = 'stomp';
 
@@ -203,54 +202,13 @@ export async function run(ctx) {
   });
   const janitor = new QueueJanitor(amqpUrl);
   try {
-    const e2e = [
-      { scenario: 'e2e transient, c=100', durable: false, concurrency: 100, n: ctx.scale(10_000, 1_000) },
-      { scenario: 'e2e persistent, c=100', durable: true, concurrency: 100, n: ctx.scale(10_000, 1_000) },
-      { scenario: 'e2e transient, c=1', durable: false, concurrency: 1, n: ctx.scale(2_000, 200) },
-    ];
-    for (const { scenario, durable, concurrency, n } of e2e) {
-      await compare(ctx, {
-        section: SECTION,
-        scenario,
-        rawName: RAW,
-        ferry: async () => {
-          const result = await ferryThroughput({
-            url,
-            options: {},
-            n,
-            window: concurrency,
-            concurrency,
-            durable,
-            timeoutMs: 60_000,
-          });
-          await janitor.delete(result.queue);
-          return result.metrics;
-        },
-        raw: () =>
-          rawThroughput({
-            what: RAW,
-            n,
-            lanes: concurrency,
-            open: (onMessage) => openRaw(url, janitor, { durable, concurrency }, onMessage),
-          }),
-      });
-    }
-    const n = ctx.scale(2_000, 200);
-    await compare(ctx, {
+    await compareRabbitScenarios(ctx, {
       section: SECTION,
-      scenario: 'round trip',
       rawName: RAW,
-      ferry: async () => {
-        const result = await ferryLatency({ url, options: {}, n, durable: false });
-        await janitor.delete(result.queue);
-        return result.metrics;
-      },
-      raw: () =>
-        rawLatency({
-          what: RAW,
-          n,
-          open: (onMessage) => openRaw(url, janitor, { durable: false, concurrency: 1 }, onMessage),
-        }),
+      url,
+      janitor,
+      openRaw: (durable, concurrency, onMessage) => openRaw(url, janitor, { durable, concurrency }, onMessage),
+      c1Messages: 2_000,
     });
   } finally {
     await janitor.close();
