@@ -46,6 +46,24 @@ describe('stomp frame guard', () => {
     }
   });
 
+  it('reads content-length only at the start of a header line, and the first one wins (STOMP 1.2)', () => {
+    // A header value that contains "content-length:" is not the frame's length; a repeated header is ignored.
+    const decoy = frame(
+      'MESSAGE',
+      { 'x-note': 'content-length:999999', 'content-length': '5', subscription: 's' },
+      Buffer.from('hello'),
+    );
+    const repeated = Buffer.concat([
+      Buffer.from('MESSAGE\ncontent-length:5\ncontent-length:999999\nsubscription:s\n\nhello'),
+      Buffer.from([0]),
+    ]);
+    const crlf = Buffer.concat([Buffer.from('MESSAGE\r\ncontent-length:5\r\n\r\nhello'), Buffer.from([0])]);
+    const input = Buffer.concat([decoy, repeated, crlf, small]);
+    for (const size of [1, 4, 17, input.length]) {
+      expect(through(input, size, 50).equals(input), `chunks of ${size}`).toBe(true);
+    }
+  });
+
   it('a 20 MiB message from a plain client is dead-lettered as FERRY_MESSAGE_TOO_LARGE; the consumer goes on', async () => {
     const q = queue(uniqueName('stomp-huge'));
     const dlq = queue(deadLetterQueueName(q));
