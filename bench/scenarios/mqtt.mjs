@@ -168,6 +168,7 @@ async function privateMosquitto() {
     'persistence true',
     `persistence_location ${dir}/`,
     'max_queued_messages 0',
+    'max_inflight_messages 1000',
     'set_tcp_nodelay true',
     'log_dest stderr',
     'log_type error',
@@ -223,7 +224,9 @@ export async function run(ctx) {
   if (process.env.FERRY_BENCH_MQTT_URL === undefined) {
     try {
       broker = await privateMosquitto();
-      ctx.log(`mqtt: a private Mosquitto (max_queued_messages 0, set_tcp_nodelay true) on port ${broker.port}`);
+      ctx.log(
+        `mqtt: a private Mosquitto (max_queued_messages 0, max_inflight_messages 1000, set_tcp_nodelay true) on port ${broker.port}`,
+      );
     } catch (error) {
       ctx.log(`mqtt: no private Mosquitto (${error.message}); using ${ctx.urls.mqtt} as configured`);
     }
@@ -242,10 +245,12 @@ export async function run(ctx) {
     notes: [
       broker
         ? 'Broker: a private Mosquitto started by this module (the machine’s binary, on a free loopback port) with ' +
-          '`max_queued_messages 0` and `set_tcp_nodelay true`, as docs/transports/mqtt.md asks for Ferry: with ' +
-          'the defaults (1000, false) Mosquitto silently drops QoS 1 messages for a consumer 1000 behind ' +
-          '(publish lanes at full speed get there; the raw c=1 runs hung on it) and Nagle on its sockets adds ' +
-          '40 ms stalls. Set FERRY_BENCH_MQTT_URL to use another broker instead.'
+          '`max_queued_messages 0`, `max_inflight_messages 1000` and `set_tcp_nodelay true`, as ' +
+          'docs/transports/mqtt.md asks for Ferry: with the defaults (1000, 20, false) Mosquitto silently drops ' +
+          'QoS 1 messages for a consumer 1000 behind (publish lanes at full speed get there; the raw c=1 runs hung ' +
+          'on it), announces a Receive Maximum of 20 (Ferry then keeps at most 20 publishes unacknowledged, as ' +
+          'MQTT 5 requires; mqtt.js 5.16 ignores it and sends all 100) and Nagle on its sockets adds 40 ms ' +
+          'stalls. Set FERRY_BENCH_MQTT_URL to use another broker instead.'
         : `Broker: ${ctx.urls.mqtt} as configured; it needs \`max_queued_messages 0\` and \`set_tcp_nodelay true\` ` +
           '(see docs/transports/mqtt.md), else runs may hang on silently dropped messages.',
       'mqtt.js side, mirroring how Ferry consumes a queue: MQTT 5, sockets from a custom stream builder with ' +

@@ -82,4 +82,55 @@ describe('coalesceWrites', () => {
       await new Promise((r) => setTimeout(r, 5));
     expect(received().toString()).toBe('first;second;last;');
   });
+
+  it('keeps text, bytes and a write with a callback in order, and runs the callback', async () => {
+    const { client, received } = await pair();
+    coalesceWrites(client);
+    client.write('a;');
+    client.write(Buffer.from('b;'));
+    client.write(new Uint8Array(Buffer.from('c;')));
+    let called = false;
+    client.write('d;', () => (called = true));
+    client.write('é;', 'utf8');
+    const deadline = Date.now() + 5_000;
+    while (received().toString() !== 'a;b;c;d;é;' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(received().toString()).toBe('a;b;c;d;é;');
+    expect(called).toBe(true);
+  });
+
+  it('reports back-pressure: false while the socket buffer is full, then drain', async () => {
+    // A peer that does not read until told to, so the client's buffers fill up.
+    let peer: Socket | undefined;
+    let receivedBytes = 0;
+    const server = createServer((socket) => {
+      peer = socket;
+      socket.pause();
+      socket.on('data', (chunk: Buffer) => (receivedBytes += chunk.length));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const client = connect({ host: '127.0.0.1', port: (server.address() as { port: number }).port });
+    await once(client, 'connect');
+    cleanups.push(() => {
+      client.destroy();
+      server.close();
+    });
+    coalesceWrites(client);
+    const big = Buffer.alloc(1024 * 1024, 0x61);
+    let sent = 0;
+    let accepted = true;
+    for (let i = 0; i < 256 && accepted; i++) {
+      accepted = client.write(big); // 1 MiB: over 64 KiB, sent at once
+      sent += big.length;
+    }
+    expect(accepted).toBe(false); // the kernel buffers filled up and the socket's own buffer went over its mark
+    expect(client.write('x')).toBe(false); // still full: collected, and reported as such
+    sent += 1;
+    const drained = once(client, 'drain');
+    peer!.resume();
+    await drained;
+    const deadline = Date.now() + 10_000;
+    while (receivedBytes < sent && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(receivedBytes).toBe(sent);
+  });
 });
