@@ -142,7 +142,11 @@ export function chart(rows, { sections, before, title = 'Ferry ÷ raw client, pe
   const plotW = width - left - 40;
   const top = 56;
   const height = top + items.length * rowH + 40;
-  const max = Math.max(2, ...items.flatMap((c) => [c.ratios['msg/s'] ?? 0, c.ratios['p99 µs'] ?? 0])) * 1.05;
+  const shown = items.flatMap((c) => {
+    const was = earlier.get(`${c.section}\u0000${c.scenario}`) ?? {};
+    return [c.ratios['msg/s'], c.ratios['p99 µs'], was['msg/s'], was['p99 µs']].filter((v) => v !== undefined);
+  });
+  const max = Math.max(2, ...shown) * 1.12;
   const x = (v) => left + (Math.min(v, max) / max) * plotW;
   const out = [];
   out.push(
