@@ -1,10 +1,7 @@
 import type { ConfirmChannel, Message, Options } from 'amqplib';
-import { abortable, ErrorCode, InDoubtError, PublishError, resendInDoubt } from '@ferry/core';
+import { abortable, ErrorCode, InDoubtError, PublishError, resendInDoubt, type LinkState } from '@ferry/core';
 import type { ManagedConnection } from './connection.js';
 import { declare, type ExchangePlan, type QueuePlan } from './topology.js';
-
-/** Waits until the transport can publish (connected, subscriptions restored). Rejects when `signal` aborts. */
-export type ReadyGate = (signal: AbortSignal) => Promise<void>;
 
 /**
  * Publishes on a confirm channel of the publishing connection. A publish resolves on the broker's ack,
@@ -13,8 +10,7 @@ export type ReadyGate = (signal: AbortSignal) => Promise<void>;
  */
 export class Publisher {
   readonly #connection: ManagedConnection;
-  readonly #ready: ReadyGate;
-  readonly #isUp: () => boolean;
+  readonly #link: Pick<LinkState, 'whenUp' | 'status'>;
   #channel: Promise<ConfirmChannel> | undefined;
   /** The confirm channel while it is open and the link up: publishes skip the waits then. */
   #open: ConfirmChannel | undefined;
@@ -23,14 +19,10 @@ export class Publisher {
   /** Returned (unroutable) messages not yet matched with their confirm, by exchange, key and id. */
   readonly #returns = new Map<string, number>();
 
-  /**
-   * @param ready waits until the transport can publish
-   * @param isUp whether it can publish now (then a publish on the open channel skips `ready`)
-   */
-  constructor(connection: ManagedConnection, ready: ReadyGate, isUp: () => boolean) {
+  /** @param link the transport's link: publishes wait until it is up (connected, subscriptions restored). */
+  constructor(connection: ManagedConnection, link: Pick<LinkState, 'whenUp' | 'status'>) {
     this.#connection = connection;
-    this.#ready = ready;
-    this.#isUp = isUp;
+    this.#link = link;
     connection.on('up', () => {
       this.#channel = undefined;
       this.#open = undefined;
@@ -43,7 +35,7 @@ export class Publisher {
     if (!force && this.#allDeclared(plans)) return;
     const missing = plans.filter((p) => force || !this.#declared.has(key(p)));
     if (missing.length === 0) return;
-    await this.#ready(signal);
+    await this.#link.whenUp(signal);
     const model = this.#connection.model;
     if (model === undefined) throw new InDoubtError('connection lost');
     await declare(model, missing);
@@ -84,7 +76,7 @@ export class Publisher {
     signal: AbortSignal,
   ): Promise<void> {
     const open = this.#open;
-    const channel = open !== undefined && this.#isUp() ? open : await this.#openChannel(signal);
+    const channel = open !== undefined && this.#link.status === 'up' ? open : await this.#openChannel(signal);
     while (this.#writable !== undefined) await abortable(this.#writable, signal);
     const returnKey = `${exchange}\u0000${routingKey}\u0000${options.messageId ?? ''}`;
     const confirmed = new Promise<void>((resolve, reject) => {
@@ -150,7 +142,7 @@ export class Publisher {
 
   /** Waits until the link is up and the confirm channel open; remembers the channel while it lives. */
   async #openChannel(signal: AbortSignal): Promise<ConfirmChannel> {
-    await this.#ready(signal);
+    await this.#link.whenUp(signal);
     const channel = await this.#confirmChannel();
     if (this.#channel !== undefined) this.#open = channel;
     return channel;

@@ -72,11 +72,7 @@ export class AmqpTransport extends Emitter<TransportEvents> implements Transport
     const timeout = context.options['publishTimeout'];
     this.#publishTimeoutMs = typeof timeout === 'number' ? timeout : DEFAULT_PUBLISH_TIMEOUT;
     this.#sourceLabel = context.redactor.url(`${context.url.protocol}//${context.url.host}${context.url.pathname}`);
-    this.#publisher = new Publisher(
-      publishing,
-      (signal) => this.#link.whenUp(signal),
-      () => this.#link.status === 'up',
-    );
+    this.#publisher = new Publisher(publishing, this.#link);
     for (const connection of [publishing, consuming]) {
       connection.on('down', (error) => this.#down(error));
       connection.on('reconnecting', (attempt, delayMs) => this.emit('reconnecting', attempt, delayMs));

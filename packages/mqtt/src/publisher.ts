@@ -1,12 +1,9 @@
 import type { Socket } from 'node:net';
 import type { Packet } from 'mqtt';
-import { abortable, ErrorCode, InDoubtError, pause, PublishError, resendInDoubt } from '@ferry/core';
+import { abortable, ErrorCode, InDoubtError, pause, PublishError, resendInDoubt, type LinkState } from '@ferry/core';
 import type { ManagedConnection, Session } from './connection.js';
 import type { QoS } from './options.js';
 import type { PublishProperties } from './wire.js';
-
-/** Waits until the transport can publish (connected, subscriptions restored). */
-export type ReadyGate = (signal: AbortSignal) => Promise<void>;
 
 /** One outgoing PUBLISH. */
 export interface Outgoing {
@@ -84,20 +81,15 @@ export function reportsUnrouted(session: Session, topic: string): Promise<boolea
  */
 export class Publisher {
   readonly #connection: ManagedConnection;
-  readonly #ready: ReadyGate;
-  readonly #isUp: () => boolean;
+  readonly #link: Pick<LinkState, 'whenUp' | 'status'>;
   readonly #pending = new Set<(error: Error) => void>();
   #inFlight = 0;
   readonly #slotWaiters: Array<() => void> = [];
 
-  /**
-   * @param ready waits until the transport can publish
-   * @param isUp whether it can publish now (then a publish skips the wait on `ready`)
-   */
-  constructor(connection: ManagedConnection, ready: ReadyGate, isUp: () => boolean) {
+  /** @param link the transport's link: publishes wait until it is up (connected, subscriptions restored). */
+  constructor(connection: ManagedConnection, link: Pick<LinkState, 'whenUp' | 'status'>) {
     this.#connection = connection;
-    this.#ready = ready;
-    this.#isUp = isUp;
+    this.#link = link;
     connection.on('down', () => {
       for (const reject of this.#pending) reject(new InDoubtError('connection lost before the PUBACK'));
       this.#pending.clear();
@@ -145,7 +137,7 @@ export class Publisher {
 
   /** Sends once; resolves whether a subscriber matched (always true except on an MQTT 5 0x10 answer). */
   async #sendOnce(message: Outgoing, signal: AbortSignal): Promise<boolean> {
-    if (!this.#isUp()) await this.#ready(signal);
+    if (this.#link.status !== 'up') await this.#link.whenUp(signal);
     const session = this.#connection.session;
     if (session === undefined) throw new InDoubtError('not connected');
     if (session.socket.writableNeedDrain) {

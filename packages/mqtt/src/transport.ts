@@ -98,11 +98,7 @@ export class MqttTransport extends Emitter<TransportEvents> implements Transport
     });
     const timeout = context.options['publishTimeout'];
     this.#publishTimeoutMs = typeof timeout === 'number' ? timeout : DEFAULT_PUBLISH_TIMEOUT;
-    this.#publisher = new Publisher(
-      publishing,
-      (signal) => this.#link.whenUp(signal),
-      () => this.#link.status === 'up',
-    );
+    this.#publisher = new Publisher(publishing, this.#link);
     this.#publisher.unroutableGraceMs = settings.unroutableGraceMs;
     this.#watch(publishing);
     publishing.on('up', () => this.#maybeUp());

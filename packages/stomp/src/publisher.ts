@@ -1,8 +1,13 @@
-import { abortable, ErrorCode, type FerryError, InDoubtError, PublishError, resendInDoubt } from '@ferry/core';
+import {
+  abortable,
+  ErrorCode,
+  type FerryError,
+  InDoubtError,
+  PublishError,
+  resendInDoubt,
+  type LinkState,
+} from '@ferry/core';
 import type { ManagedConnection } from './connection.js';
-
-/** Waits until the transport can publish (connected, subscriptions restored). */
-export type ReadyGate = (signal: AbortSignal) => Promise<void>;
 
 interface Pending {
   readonly resolve: () => void;
@@ -22,19 +27,14 @@ const REFUSAL_GRACE_MS = 1_000;
  */
 export class Publisher {
   readonly #connection: ManagedConnection;
-  readonly #ready: ReadyGate;
-  readonly #isUp: () => boolean;
+  readonly #link: Pick<LinkState, 'whenUp' | 'status'>;
   readonly #pending = new Map<string, Pending>();
   #sequence = 0;
 
-  /**
-   * @param ready waits until the transport can publish
-   * @param isUp whether it can publish now (then a publish skips the wait on `ready`)
-   */
-  constructor(connection: ManagedConnection, ready: ReadyGate, isUp: () => boolean) {
+  /** @param link the transport's link: publishes wait until it is up (connected, subscriptions restored). */
+  constructor(connection: ManagedConnection, link: Pick<LinkState, 'whenUp' | 'status'>) {
     this.#connection = connection;
-    this.#ready = ready;
-    this.#isUp = isUp;
+    this.#link = link;
     connection.on('down', () => {
       const errorFrame = connection.lastErrorFrame;
       for (const pending of this.#pending.values()) {
@@ -93,7 +93,7 @@ export class Publisher {
     body: Uint8Array,
     signal: AbortSignal,
   ): Promise<void> {
-    if (!this.#isUp()) await this.#ready(signal);
+    if (this.#link.status !== 'up') await this.#link.whenUp(signal);
     const session = this.#connection.session;
     if (session === undefined) throw new InDoubtError('not connected');
     if (session.socket.needsDrain()) await abortable(session.socket.drained(), signal);

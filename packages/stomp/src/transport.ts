@@ -62,11 +62,7 @@ export class StompTransport extends Emitter<TransportEvents> implements Transpor
     const timeout = context.options['publishTimeout'];
     this.#publishTimeoutMs = typeof timeout === 'number' ? timeout : DEFAULT_PUBLISH_TIMEOUT;
     this.#sourceLabel = context.redactor.url(`${context.url.protocol}//${context.url.host}`);
-    this.#publisher = new Publisher(
-      publishing,
-      (signal) => this.#link.whenUp(signal),
-      () => this.#link.status === 'up',
-    );
+    this.#publisher = new Publisher(publishing, this.#link);
     this.#watch(publishing);
     publishing.on('up', () => this.#maybeUp());
   }
